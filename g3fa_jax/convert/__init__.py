@@ -1,0 +1,1 @@
+"""Converters from PyTorch checkpoints (official G3FA, Unsup3D, ...) to Flax variables."""

@@ -1,0 +1,1 @@
+"""Inference API for notebooks: keypoints, reconstruction, animation, depth and normals."""
