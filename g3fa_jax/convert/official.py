@@ -7,12 +7,40 @@ from typing import Any, Mapping
 
 import ml_collections
 
+import numpy as np
+
 from g3fa_jax.convert import state_dict as sd
 from g3fa_jax.convert import torch_io
 from g3fa_jax.models import networks
+from g3fa_jax.ops import antialias
 
 # Computed constants in the official modules (anti-alias Gaussian kernels), not variables here.
 ANTIALIAS_BUFFERS = ('down.weight', 'dense_motion_network.down.weight')
+_ANTIALIAS_SCALE = {'kp_detector': ('kp_detector_params',),
+                    'generator': ('generator_params', 'dense_motion_params')}
+
+
+def _check_antialias_buffer(name: str, state_dict: Mapping[str, Any],
+                            config: ml_collections.ConfigDict, source: str) -> None:
+  """The stored anti-alias kernel must be the one the config's scale_factor computes.
+
+  It is recomputed rather than loaded; a mismatch means the checkpoint was trained with another
+  `scale_factor`. Agreement to 1e-3 admits kernels stored in reduced precision.
+  """
+  params = config.model
+  for field in _ANTIALIAS_SCALE.get(name, ()):
+    params = params[field]
+  scale = params.get('scale_factor', 1)
+  for key in ANTIALIAS_BUFFERS:
+    if key not in state_dict:
+      continue
+    buffer = np.asarray(state_dict[key])
+    expected = antialias.gaussian_kernel(scale) if scale != 1 else None
+    if (expected is None or buffer.shape[-2:] != expected.shape
+        or not np.allclose(buffer, expected[None, None], atol=1e-3)):
+      raise sd.CheckpointMismatchError(
+          f'{source} [{name}]: its anti-alias kernel {key} {buffer.shape} is not the one of '
+          f'scale_factor {scale}; pass the config the checkpoint was trained with (--config)')
 
 
 def official_to_variables(state_dicts: Mapping[str, Mapping[str, Any]],
@@ -30,8 +58,10 @@ def official_to_variables(state_dicts: Mapping[str, Mapping[str, Any]],
   out = {}
   for name in names:
     template = networks.variables_template(name, config)
+    state_dict = sd.strip_prefix(state_dicts[name])
+    _check_antialias_buffer(name, state_dict, config, source)
     out[name] = sd.state_dict_to_variables(
-        sd.strip_prefix(state_dicts[name]), template, source=f'{source} [{name}]',
+        state_dict, template, source=f'{source} [{name}]',
         ignored=ANTIALIAS_BUFFERS)
   return out
 

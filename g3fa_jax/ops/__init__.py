@@ -1,0 +1,1 @@
+"""Array operations with PyTorch-exact semantics (NHWC): sampling, resizing, anti-aliasing."""
