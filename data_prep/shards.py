@@ -1,0 +1,120 @@
+"""Writes shards atomically and keeps the bookkeeping that makes a rerun resumable.
+
+Output folder:
+  <split>-NNNNN.array_record   records (one clip each), written as `.tmp` then renamed
+  <split>-NNNNN.json           the shard's manifest (its records' metadata), written after the
+                               shard; a shard without a manifest is unfinished and removed
+  skipped-<run>.json           the clips a run skipped, with reasons
+  prep_config.json             the settings of the first run (a rerun must use the same)
+  index.json                   rebuilt from the manifests at the end of every run
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import re
+from typing import Any, Iterable
+
+from array_record.python import array_record_module
+
+from g3fa_jax.data import index as index_lib
+
+SHARD_RE = re.compile(r'^(?P<split>[a-z]+)-(?P<num>\d{5})\.array_record$')
+MANIFEST_RE = re.compile(r'^(?P<split>[a-z]+)-(?P<num>\d{5})\.json$')
+
+
+def write_json_atomic(path: pathlib.Path, data: Any) -> None:
+  tmp = path.with_name(path.name + '.tmp')
+  with open(tmp, 'w') as f:
+    json.dump(data, f, indent=1)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, path)
+
+
+class ShardWriter:
+  """Appends records to `<split>-NNNNN.array_record.tmp`; `close()` publishes it."""
+
+  def __init__(self, out_dir: pathlib.Path, split: str, number: int):
+    self.name = f'{split}-{number:05d}'
+    self.split = split
+    self.path = out_dir / f'{self.name}.array_record'
+    self.tmp = out_dir / f'{self.name}.array_record.tmp'
+    self.manifest = out_dir / f'{self.name}.json'
+    self.records: list[dict[str, Any]] = []
+    self._writer = array_record_module.ArrayRecordWriter(
+        str(self.tmp), 'group_size:1,uncompressed')  # frames are JPEG/PNG already
+
+  def add(self, data: bytes, metadata: dict[str, Any]) -> None:
+    self._writer.write(data)
+    self.records.append(metadata)
+
+  def close(self) -> None:
+    self._writer.close()
+    os.replace(self.tmp, self.path)
+    write_json_atomic(self.manifest, {'shard': self.path.name, 'split': self.split,
+                                      'num_records': len(self.records),
+                                      'records': self.records})
+
+
+def clean_unfinished(out_dir: pathlib.Path) -> list[str]:
+  """Removes temporary files and shards without a manifest; returns what was removed."""
+  removed = []
+  for p in sorted(out_dir.iterdir()):
+    orphan = SHARD_RE.match(p.name) and not p.with_suffix('.json').exists()
+    if p.name.endswith('.tmp') or orphan:
+      p.unlink()
+      removed.append(p.name)
+  return removed
+
+
+def read_manifests(out_dir: pathlib.Path) -> list[dict[str, Any]]:
+  """The manifests of all finished shards, sorted by shard name."""
+  manifests = []
+  for p in sorted(out_dir.iterdir()):
+    if MANIFEST_RE.match(p.name) and (out_dir / p.with_suffix('.array_record').name).exists():
+      manifests.append(json.loads(p.read_text()))
+  return manifests
+
+
+def read_skipped(out_dir: pathlib.Path) -> list[dict[str, Any]]:
+  """Skipped clips of all earlier runs (the latest entry per key)."""
+  by_key = {}
+  for p in sorted(out_dir.glob('skipped-*.json')):
+    for entry in json.loads(p.read_text()):
+      by_key[entry['key']] = entry
+  return [by_key[k] for k in sorted(by_key)]
+
+
+def next_shard_number(out_dir: pathlib.Path, split: str) -> int:
+  numbers = [int(m['num']) for p in out_dir.iterdir()
+             if (m := SHARD_RE.match(p.name) or MANIFEST_RE.match(p.name)) and m['split'] == split]
+  return max(numbers, default=-1) + 1
+
+
+def build_index(out_dir: pathlib.Path, frame_size: Iterable[int], encoding: str
+                ) -> dict[str, Any]:
+  """Rebuilds and atomically writes index.json from the manifests; returns it."""
+  splits: dict[str, Any] = {}
+  written = set()
+  for manifest in read_manifests(out_dir):
+    written.update(r['key'] for r in manifest['records'])
+    s = splits.setdefault(manifest['split'], {'shards': [], 'identities': {},
+                                              'record_identity': [], 'record_frames': [],
+                                              'geometry': True})
+    s['geometry'] = s['geometry'] and bool(manifest.get('geometry'))
+    s['shards'].append({'file': manifest['shard'], 'num_records': manifest['num_records']})
+    for rec in manifest['records']:
+      s['record_identity'].append(s['identities'].setdefault(rec['identity'],
+                                                             len(s['identities'])))
+      s['record_frames'].append(rec['num_frames'])
+  for s in splits.values():
+    s['num_records'] = len(s['record_identity'])
+    s['identities'] = list(s['identities'])
+  index = {'format_version': index_lib.FORMAT_VERSION, 'frame_size': list(frame_size),
+           'encoding': encoding, 'splits': splits,
+           'skipped': [e for e in read_skipped(out_dir) if e['key'] not in written]}
+  write_json_atomic(out_dir / index_lib.INDEX_NAME, index)
+  return index
