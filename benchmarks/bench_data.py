@@ -96,7 +96,7 @@ def cpu_ms_per_call(fn, calls: int) -> float:
 
 
 def make_clips(folder: pathlib.Path, count: int, frames: int, size: int) -> None:
-  from data_prep import synthetic  # pylint: disable=g-import-not-at-top
+  from data_prep import astronaut_clips as synthetic  # pylint: disable=g-import-not-at-top
   for i in range(count):
     video_io.write_video(folder / f'clip{i:03d}_0.mp4',
                          synthetic.face_clip(frames, size, seed=i), crf=18)

@@ -13,7 +13,7 @@ pytest.importorskip('skimage')
 from data_prep import add_geometry  # pylint: disable=g-import-not-at-top
 from data_prep import prepare
 from data_prep import process_clip
-from data_prep import synthetic
+from data_prep import astronaut_clips as synthetic
 from g3fa_jax import model_config
 from g3fa_jax.data import index as index_lib
 from g3fa_jax.data import pairs

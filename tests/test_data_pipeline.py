@@ -14,7 +14,7 @@ pytest.importorskip('skimage')
 
 from data_prep import prepare  # pylint: disable=g-import-not-at-top
 from data_prep import process_clip
-from data_prep import synthetic
+from data_prep import astronaut_clips as synthetic
 from g3fa_jax.data import augment
 from g3fa_jax.data import checkpoint as data_checkpoint
 from g3fa_jax.data import index as index_lib

@@ -15,7 +15,7 @@ from data_prep import crop
 from data_prep import layouts
 from data_prep import prepare
 from data_prep import process_clip
-from data_prep import synthetic
+from data_prep import astronaut_clips as synthetic
 from g3fa_jax.data import index as index_lib
 from g3fa_jax.data import records
 from g3fa_jax.data import source as source_lib

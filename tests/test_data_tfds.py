@@ -11,7 +11,7 @@ pytest.importorskip('skimage')
 
 from data_prep import prepare  # pylint: disable=g-import-not-at-top
 from data_prep import process_clip
-from data_prep import synthetic
+from data_prep import astronaut_clips as synthetic
 from data_prep import tfds_dataset
 from g3fa_jax.data import pipeline
 from g3fa_jax.data import records
