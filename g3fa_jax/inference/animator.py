@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
-from typing import Any
+from typing import Any, Iterator, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -11,6 +12,7 @@ import ml_collections
 import numpy as np
 
 from g3fa_jax import checkpoint as ckpt
+from g3fa_jax.animate import motion
 from g3fa_jax.inference.images import as_image_batch
 from g3fa_jax.models import networks
 
@@ -79,3 +81,102 @@ class Animator:
     out = dict(self.generate(source, kp_source, kp_driving))
     out['kp_source'], out['kp_driving'] = kp_source, kp_driving
     return jax.tree_util.tree_map(np.asarray, out)
+
+  def animate(self, source, driving_frames, relative: bool = True,
+              adapt_movement_scale: bool = True, *, initial_frame: int = 0,
+              batch_size: int = 8) -> np.ndarray:
+    """The source face moved like the driving video (First Order Motion Model's animation).
+
+    Args:
+      source: (H, W, 3) or (1, H, W, 3) source image in [0, 1].
+      driving_frames: (T, H, W, 3) driving frames of the source's size, float in [0, 1] (uint8 in
+        [0, 255] is accepted too); any sequence of frames that supports len() and slicing.
+      relative: transfer the motion relative to the driving frame `initial_frame` (FOMM's
+        `use_relative_movement` and `use_relative_jacobian`); False drives the source with the
+        driving frames' absolute keypoints.
+      adapt_movement_scale: scale the relative motion by sqrt(source / driving keypoint hull
+        area) (ignored when not relative).
+      initial_frame: the reference driving frame of relative motion (FOMM's demo with
+        `--find-best-frame` animates forward and backward from the best frame: the same frames).
+      batch_size: driving frames generated per device call.
+
+    Returns:
+      (T, H, W, 3) float32 frames in [0, 1].
+    """
+    batches = list(self.iter_animation(source, driving_frames, relative, adapt_movement_scale,
+                                       initial_frame=initial_frame, batch_size=batch_size))
+    if not batches:
+      return np.zeros((0,) + as_image_batch(source, 'source').shape[1:], np.float32)
+    return np.concatenate(batches)
+
+  def iter_animation(self, source, driving_frames, relative: bool = True,
+                     adapt_movement_scale: bool = True, *, initial_frame: int = 0,
+                     batch_size: int = 8) -> Iterator[np.ndarray]:
+    """`animate`, yielding (n <= batch_size, H, W, 3) float32 frames batch by batch, in order.
+
+    Every batch is padded to one shape, so the step compiles once per (model, source size, batch
+    size), shared by all Animators of one config.
+    """
+    source = as_image_batch(source, 'source')
+    if source.shape[0] != 1:
+      raise ValueError(f'source: expected one image, got a batch of {source.shape[0]}')
+    num_frames = len(driving_frames)
+    if num_frames == 0:
+      return
+    if not 0 <= initial_frame < num_frames:
+      raise ValueError(f'initial_frame {initial_frame} is outside the {num_frames} driving frames')
+    if batch_size < 1:
+      raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+    kp_source = self.keypoints(source)
+    kp_initial = self.keypoints(_driving_batch(driving_frames[initial_frame:initial_frame + 1],
+                                               source.shape))
+    scale = np.float32(1.0)
+    if relative and adapt_movement_scale:
+      scale = motion.movement_scale(np.asarray(kp_source['value']),
+                                    np.asarray(kp_initial['value']))[0]
+    batch = min(batch_size, num_frames)
+    source = jnp.asarray(source)
+    pending = None
+    for start in range(0, num_frames, batch):
+      frames = _driving_batch(driving_frames[start:start + batch], source.shape)
+      count = len(frames)
+      if count < batch:  # Pad the last batch to the compiled shape.
+        frames = np.concatenate([frames, np.repeat(frames[-1:], batch - count, axis=0)])
+      prediction = _animate_step(
+          self.kp_detector, self.generator, self.kp_detector_variables, self.generator_variables,
+          source, kp_source, kp_initial, jnp.float32(scale), jnp.asarray(frames),
+          relative=relative)
+      if pending is not None:  # Dispatched one batch ahead: the device works while we yield.
+        yield np.asarray(pending[0])[:pending[1]]
+      pending = (prediction, count)
+    yield np.asarray(pending[0])[:pending[1]]
+
+
+@functools.partial(jax.jit, static_argnames=('kp_detector', 'generator', 'relative'))
+def _animate_step(kp_detector, generator, kp_variables, generator_variables, source, kp_source,
+                  kp_initial, scale, driving, relative):
+  """Driving keypoints, motion transfer and generation of one batch of driving frames.
+
+  Module-level with the (hashable) modules as static arguments, so that every Animator of one
+  config shares the compiled step.
+  """
+  kp_driving = kp_detector.apply(kp_variables, driving, train=False)
+  if relative:
+    kp_driving = motion.relative_keypoints(kp_source, kp_driving, kp_initial, scale)
+  num = driving.shape[0]
+  broadcast = lambda x: jnp.broadcast_to(x, (num,) + x.shape[1:])
+  out = generator.apply(generator_variables, broadcast(source),
+                        jax.tree_util.tree_map(broadcast, kp_source), kp_driving, train=False)
+  return out['prediction']
+
+
+def _driving_batch(frames: Sequence, source_shape: tuple[int, ...]) -> np.ndarray:
+  """Driving frames (n, H, W, 3), uint8 or float in [0, 1], as float32 of the source's size."""
+  frames = np.asarray(frames)
+  if frames.dtype == np.uint8:
+    frames = frames.astype(np.float32) / 255.0
+  frames = as_image_batch(frames, 'driving_frames')
+  if frames.shape[1:] != tuple(source_shape[1:]):
+    raise ValueError(f'driving_frames: frames of shape {frames.shape[1:]} differ from the '
+                     f'source {tuple(source_shape[1:])}; resize them to the source size')
+  return frames

@@ -1,0 +1,275 @@
+"""Images and videos in, mp4 out (PyAV / FFmpeg), with the driving video's audio kept.
+
+Inputs: an image file (png, jpg, ...), a video file in any container FFmpeg reads (mp4, mov, mkv,
+avi, webm, gif, ...), or a folder of frame images (sorted by name, DEFAULT_FPS). Frames are (H, W, 3)
+uint8 RGB. The output is H.264 yuv420p mp4; the audio of a given file is copied packet by packet
+when mp4 can hold its codec (AAC, MP3, Opus, ...) and re-encoded to AAC otherwise (PCM, Vorbis).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fractions
+import os
+import pathlib
+from typing import Iterator
+
+import av
+import numpy as np
+from PIL import Image
+
+from data_prep import video_io
+from g3fa_jax.animate.errors import MediaError
+
+IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp', '.tif', '.tiff')
+DEFAULT_FPS = fractions.Fraction(25)
+# Audio codecs the mp4 muxer accepts as they are.
+MP4_AUDIO_CODECS = ('aac', 'mp3', 'alac', 'opus', 'flac', 'ac3', 'eac3')
+
+
+@dataclasses.dataclass(frozen=True)
+class MediaInfo:
+  """What a driving input is.
+
+  Attributes:
+    kind: 'image', 'video' or 'frames' (a folder of images).
+    fps: frame rate (DEFAULT_FPS for images and folders, or when the file has none).
+    num_frames: frame count if the container tells it, else None.
+    has_audio: whether the file has an audio stream.
+  """
+  kind: str
+  fps: fractions.Fraction
+  num_frames: int | None
+  has_audio: bool
+
+
+def _reason(e: BaseException) -> str:
+  text = str(e).strip()
+  return f'{type(e).__name__}: {text.splitlines()[0]}' if text else type(e).__name__
+
+
+def media_kind(path: str | os.PathLike) -> str:
+  """'frames' for a folder, 'image' for an image file name, else 'video'; MediaError if absent."""
+  path = pathlib.Path(path)
+  if not path.exists():
+    raise MediaError(f'{path}: no such file or folder')
+  if path.is_dir():
+    return 'frames'
+  return 'image' if path.suffix.lower() in IMAGE_EXTENSIONS else 'video'
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+  """An image file as (H, W, 3) uint8 RGB (alpha dropped); MediaError if it cannot be read."""
+  path = pathlib.Path(path)
+  if not path.is_file():
+    raise MediaError(f'{path}: no such image file')
+  try:
+    with Image.open(path) as image:
+      return np.asarray(image.convert('RGB'))
+  except (OSError, ValueError, Image.DecompressionBombError) as e:
+    raise MediaError(f'{path}: not a readable image ({_reason(e)})') from e
+
+
+def probe(path: str | os.PathLike) -> MediaInfo:
+  """The kind, frame rate, frame count and audio presence of an input; MediaError if unreadable."""
+  kind = media_kind(path)
+  if kind == 'image':
+    return MediaInfo('image', DEFAULT_FPS, 1, False)
+  if kind == 'frames':
+    return MediaInfo('frames', DEFAULT_FPS, len(video_io.frame_files(path)), False)
+  try:
+    with av.open(str(path)) as container:
+      if not container.streams.video:
+        raise MediaError(f'{path}: no video stream')
+      stream = container.streams.video[0]
+      rate = stream.average_rate or stream.guessed_rate
+      return MediaInfo('video', fractions.Fraction(rate) if rate else DEFAULT_FPS,
+                       int(stream.frames) or None, bool(container.streams.audio))
+  except (av.FFmpegError, OSError) as e:
+    raise MediaError(f'{path}: not a readable video ({_reason(e)})') from e
+
+
+def iter_frames(path: str | os.PathLike, max_frames: int = 0) -> Iterator[np.ndarray]:
+  """(H, W, 3) uint8 RGB frames of an image, a video or a folder of images, in order.
+
+  At most `max_frames` frames if > 0. MediaError if the input cannot be read or has no frame.
+  """
+  kind = media_kind(path)
+  if kind == 'image':
+    frames = iter([read_image(path)])
+  elif kind == 'frames':
+    frames = video_io.iter_folder_frames(path)
+  else:
+    frames = video_io.iter_video_frames(path)
+  count = 0
+  try:
+    for frame in frames:
+      if max_frames and count >= max_frames:
+        break
+      count += 1
+      yield frame
+  except video_io.UnreadableClip as e:
+    raise MediaError(str(e)) from e
+  if count == 0:
+    raise MediaError(f'{path}: no frames could be decoded')
+
+
+def read_source(path: str | os.PathLike) -> np.ndarray:
+  """The source portrait: an image file, or the first frame of a video."""
+  return next(iter_frames(path, max_frames=1))
+
+
+def _even(frame: np.ndarray) -> np.ndarray:
+  """Pads odd heights/widths by repeating the last row/column (yuv420p needs even sizes)."""
+  pad_h, pad_w = frame.shape[0] % 2, frame.shape[1] % 2
+  if pad_h or pad_w:
+    frame = np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), mode='edge')
+  return frame
+
+
+def _first_samples(frame: av.AudioFrame, count: int) -> av.AudioFrame:
+  """The first `count` samples of an audio frame."""
+  samples = frame.to_ndarray()  # (channels, n) planar, (1, n * channels) packed.
+  channels = 1 if frame.format.is_planar else len(frame.layout.channels)
+  cut = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[:, :count * channels]),
+                                   format=frame.format.name, layout=frame.layout.name)
+  cut.sample_rate = frame.sample_rate
+  return cut
+
+
+class Mp4Writer:
+  """Writes uint8 RGB frames to an mp4, then the audio of `audio_from` cut to the video's length.
+
+  The file appears under its name only when `close()` succeeds (it is written to a temporary name
+  first), so a failed run never leaves a truncated video behind.
+
+    with Mp4Writer('out.mp4', fps, audio_from='driving.mp4') as writer:
+      writer.write(frames)  # (T, H, W, 3) or (H, W, 3) uint8, any number of calls
+  """
+
+  def __init__(self, path: str | os.PathLike, fps: fractions.Fraction | float,
+               audio_from: str | os.PathLike | None = None, crf: int = 18):
+    self.path = pathlib.Path(path)
+    self.fps = fractions.Fraction(fps).limit_denominator(100000)
+    self.num_frames = 0
+    self.audio_kept = False
+    self._tmp = self.path.with_name(f'.{self.path.name}.partial')
+    self._crf = crf
+    self._video = None
+    self._container = av.open(str(self._tmp), mode='w', format='mp4')
+    self._audio_in = self._audio_out = self._audio_encoder = None
+    if audio_from is not None:
+      try:
+        self._open_audio(audio_from)
+      except MediaError:
+        self.abort()
+        raise
+
+  def _open_audio(self, path: str | os.PathLike) -> None:
+    try:
+      source = av.open(str(path))
+    except (av.FFmpegError, OSError) as e:
+      raise MediaError(f'{path}: cannot read its audio ({_reason(e)})') from e
+    if not source.streams.audio:
+      source.close()
+      return
+    stream = source.streams.audio[0]
+    self._audio_in = (source, stream)
+
+  def _add_audio_stream(self) -> None:
+    """After the video stream, so that the video is stream 0 as players and tools expect."""
+    stream = self._audio_in[1]
+    if stream.codec_context.name in MP4_AUDIO_CODECS:
+      self._audio_out = self._container.add_stream_from_template(stream)
+    else:  # Re-encode what mp4 cannot hold.
+      self._audio_out = self._container.add_stream('aac', rate=stream.codec_context.sample_rate)
+      self._audio_encoder = True
+
+  def __enter__(self) -> 'Mp4Writer':
+    return self
+
+  def __exit__(self, exc_type, exc, tb) -> None:
+    if exc_type is None:
+      self.close()
+    else:
+      self.abort()
+
+  def write(self, frames: np.ndarray) -> None:
+    """Appends (T, H, W, 3) or (H, W, 3) uint8 RGB frames (all of one size)."""
+    frames = np.asarray(frames)
+    if frames.ndim == 3:
+      frames = frames[None]
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+      raise ValueError(f'expected uint8 frames (T, H, W, 3), got {frames.dtype} {frames.shape}')
+    for frame in frames:
+      frame = _even(frame)
+      if self._video is None:
+        self._video = self._container.add_stream('libx264', rate=self.fps)
+        self._video.width, self._video.height = frame.shape[1], frame.shape[0]
+        self._video.pix_fmt = 'yuv420p'
+        self._video.options = {'crf': str(self._crf), 'preset': 'veryfast'}
+        if self._audio_in is not None:
+          self._add_audio_stream()
+      elif (frame.shape[1], frame.shape[0]) != (self._video.width, self._video.height):
+        raise ValueError(f'frame size {frame.shape[:2]} differs from the first frame\'s '
+                         f'{(self._video.height, self._video.width)}')
+      self._container.mux(self._video.encode(av.VideoFrame.from_ndarray(frame, format='rgb24')))
+      self.num_frames += 1
+
+  def _copy_audio(self) -> None:
+    source, stream = self._audio_in
+    duration = fractions.Fraction(self.num_frames) / self.fps
+    start = stream.start_time or 0
+    if self._audio_encoder:
+      for frame in source.decode(stream):
+        if frame.time is not None:
+          keep = round((float(duration) - (frame.time - float(start * stream.time_base)))
+                       * frame.sample_rate)
+          if keep <= 0:
+            break
+          if keep < frame.samples:
+            frame = _first_samples(frame, keep)
+        frame.pts = None
+        self._container.mux(self._audio_out.encode(frame))
+      self._container.mux(self._audio_out.encode(None))
+    else:
+      for packet in source.demux(stream):
+        if packet.dts is None or packet.pts is None:
+          continue  # The demuxer's final flush packet.
+        if (packet.pts - start) * stream.time_base >= duration:
+          break
+        packet.pts -= start
+        packet.dts -= start
+        packet.stream = self._audio_out
+        self._container.mux(packet)
+    self.audio_kept = True
+
+  def close(self) -> None:
+    """Flushes the video, copies the audio and moves the file to its name."""
+    if self._container is None:
+      return
+    try:
+      if self._video is None:
+        raise ValueError(f'{self.path}: no frames were written')
+      self._container.mux(self._video.encode(None))
+      if self._audio_in is not None:
+        self._copy_audio()
+      self._container.close()
+      self._container = None
+      os.replace(self._tmp, self.path)
+    finally:
+      self.abort()
+
+  def abort(self) -> None:
+    """Closes everything and removes the temporary file (the output name is left untouched)."""
+    if self._audio_in is not None:
+      self._audio_in[0].close()
+      self._audio_in = None
+    if self._container is not None:
+      try:
+        self._container.close()
+      except (av.FFmpegError, OSError, ValueError):
+        pass
+      self._container = None
+    if self._tmp.exists():
+      self._tmp.unlink()

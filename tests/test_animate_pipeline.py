@@ -1,0 +1,275 @@
+"""Animation end to end on a tiny random checkpoint: `Animator.animate`, the CLI with test-made
+clips (frame count, frame rate, audio kept), face cropping, clear errors, and the notebook."""
+
+from __future__ import annotations
+
+import fractions
+import json
+import os
+import pathlib
+
+import av
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+from g3fa_jax import checkpoint
+from g3fa_jax import model_config
+from g3fa_jax.animate import __main__ as cli
+from g3fa_jax.animate import pipeline
+from g3fa_jax.inference.animator import Animator
+from g3fa_jax.models import networks
+
+SIZE = 64
+NOTEBOOK = pathlib.Path(__file__).resolve().parents[1] / 'notebooks' / 'animate.ipynb'
+
+
+def make_clip(path, num_frames: int, fps: int, audio_codec: str | None = 'aac',
+              size: int = SIZE, sample_rate: int = 16000) -> pathlib.Path:
+  """A clip of a moving square, with a 440 Hz tone of the video's length if audio_codec."""
+  with av.open(str(path), 'w') as container:
+    stream = container.add_stream('libx264', rate=fps)
+    stream.width = stream.height = size
+    stream.pix_fmt = 'yuv420p'
+    audio = None
+    if audio_codec:
+      audio = container.add_stream(audio_codec, rate=sample_rate)
+      audio.layout = 'mono'
+    for i in range(num_frames):
+      frame = np.full((size, size, 3), 40, np.uint8)
+      frame[10:30, 8 + 2 * i:28 + 2 * i] = (220, 180, 150)
+      container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format='rgb24')))
+    container.mux(stream.encode(None))
+    if audio is not None:
+      num = sample_rate * num_frames // fps
+      tone = 0.3 * np.sin(2 * np.pi * 440 * np.arange(num) / sample_rate)
+      sample_format = audio.codec_context.codec.audio_formats[0].name
+      for start in range(0, num, 1024):
+        chunk = tone[start:start + 1024]
+        chunk = ((chunk * 32767).astype(np.int16) if sample_format.startswith('s16')
+                 else chunk.astype(np.float32))[None]
+        frame = av.AudioFrame.from_ndarray(chunk, format=sample_format, layout='mono')
+        frame.sample_rate, frame.pts = sample_rate, start
+        container.mux(audio.encode(frame))
+      container.mux(audio.encode(None))
+  return pathlib.Path(path)
+
+
+def describe(path) -> dict:
+  """Decoded frame count, frame rate, frame size and audio (codec, seconds) of a video."""
+  with av.open(str(path)) as container:
+    stream = container.streams.video[0]
+    info = {'fps': fractions.Fraction(stream.average_rate), 'size': (stream.height, stream.width),
+            'audio': None}
+    if container.streams.audio:
+      a = container.streams.audio[0]
+      info['audio'] = (a.codec_context.name, float(a.duration * a.time_base))
+    info['frames'] = sum(1 for _ in container.decode(video=0))
+  return info
+
+
+@pytest.fixture(scope='module')
+def tiny_config(fixture_model_config):
+  config = model_config.default_config()
+  config.model = fixture_model_config
+  config.unsup3d.update(nf=16, zdim=32)
+  config.image_size = SIZE
+  return config
+
+
+def random_variables(name: str, config, seed: int) -> dict:
+  """Random variables of the right shapes, without running (or compiling) the network's init:
+  PyTorch-like uniform(+-1/sqrt(fan_in)) params, unit BatchNorm statistics."""
+  rng = np.random.default_rng(seed)
+  template = networks.variables_template(name, config)
+
+  def leaf(path, spec):
+    keys = [getattr(k, 'key', str(k)) for k in path]
+    if keys[0] == 'batch_stats':
+      return np.full(spec.shape, 1.0 if keys[-1] == 'var' else 0.0, spec.dtype)
+    fan_in = int(np.prod(spec.shape[:-1])) if len(spec.shape) > 1 else spec.shape[0]
+    bound = 1.0 / np.sqrt(max(fan_in, 1))
+    return rng.uniform(-bound, bound, spec.shape).astype(spec.dtype)
+  return jax.tree_util.tree_map_with_path(leaf, template)
+
+
+@pytest.fixture(scope='module')
+def checkpoints(tmp_path_factory, tiny_config) -> dict[str, pathlib.Path]:
+  """Tiny random G3FA and Unsup3D orbax checkpoints."""
+  root = tmp_path_factory.mktemp('checkpoints')
+  init = {name: random_variables(name, tiny_config, seed)
+          for seed, name in enumerate(('kp_detector', 'generator', 'unsup3d'))}
+  paths = {'g3fa': root / 'g3fa', 'unsup3d': root / 'unsup3d'}
+  checkpoint.save_checkpoint(paths['g3fa'], 0, {k: init[k] for k in ('kp_detector', 'generator')},
+                             tiny_config.to_dict(), source='random tiny')
+  checkpoint.save_checkpoint(paths['unsup3d'], 0, {'unsup3d': init['unsup3d']},
+                             tiny_config.to_dict(), source='random tiny')
+  return paths
+
+
+@pytest.fixture(scope='module')
+def animator(checkpoints) -> Animator:
+  return Animator.from_checkpoint(checkpoints['g3fa'])
+
+
+@pytest.fixture(scope='module')
+def media(tmp_path_factory) -> dict[str, pathlib.Path]:
+  root = tmp_path_factory.mktemp('media')
+  source = np.zeros((SIZE, SIZE, 3), np.uint8)
+  source[16:48, 16:48] = (200, 160, 140)
+  Image.fromarray(source).save(root / 'source.png')
+  (root / 'broken.mp4').write_text('not a video')
+  (root / 'broken.png').write_bytes(b'\x89PNG garbage')
+  Image.fromarray(np.full((96, 96, 3), 127, np.uint8)).save(root / 'flat.png')
+  return {'root': root, 'source': root / 'source.png',
+          'aac': make_clip(root / 'aac.mp4', 12, 25),
+          'pcm': make_clip(root / 'pcm.mkv', 9, 15, audio_codec='pcm_s16le'),
+          'broken_video': root / 'broken.mp4', 'broken_image': root / 'broken.png',
+          'flat': root / 'flat.png'}
+
+
+def _frames(num: int, seed: int) -> np.ndarray:
+  return np.random.default_rng(seed).random((num, SIZE, SIZE, 3), dtype=np.float32)
+
+
+def test_animate_relative_and_absolute(animator):
+  source = _frames(1, 0)[0]
+  driving = _frames(5, 1)
+  frames = animator.animate(source, driving, initial_frame=2, batch_size=3)
+  assert frames.shape == (5, SIZE, SIZE, 3) and frames.dtype == np.float32
+  # Batching (with a padded last batch) does not change the frames.
+  np.testing.assert_allclose(animator.animate(source, driving, initial_frame=2, batch_size=1),
+                             frames, atol=1e-4)
+  # Relative motion maps the reference frame's keypoints exactly onto the source's.
+  kp_source = animator.keypoints(source)
+  np.testing.assert_allclose(
+      frames[2], np.asarray(animator.generate(source, kp_source, kp_source)['prediction'][0]),
+      atol=1e-4)
+  # Absolute motion: the driving keypoints as they are; uint8 frames are accepted.
+  driving_uint8 = np.round(driving * 255).astype(np.uint8)
+  absolute = animator.animate(source, driving_uint8, relative=False, batch_size=5)
+  kp_driving = animator.keypoints(driving_uint8.astype(np.float32) / 255)
+  expected = animator.generate(np.repeat(source[None], 5, 0),
+                               jax.tree_util.tree_map(lambda x: np.repeat(x, 5, 0), kp_source),
+                               kp_driving)['prediction']
+  np.testing.assert_allclose(absolute, np.asarray(expected), atol=1e-4)
+  with pytest.raises(ValueError, match='differ from the source'):
+    animator.animate(source, _frames(2, 2)[:, :32, :32])
+
+
+def test_cli_keeps_frame_count_fps_and_audio(media, checkpoints, tmp_path, capsys):
+  out = tmp_path / 'out.mp4'
+  rc = cli.main(['--checkpoint', str(checkpoints['g3fa']), '--source', str(media['source']),
+                 '--driving', str(media['aac']), '--out', str(out), '--no-crop', '--quiet',
+                 '--batch-size', '5'])
+  assert rc == 0, capsys.readouterr().err
+  info = describe(out)
+  assert info['frames'] == 12 and info['fps'] == 25 and info['size'] == (SIZE, SIZE)
+  codec, seconds = info['audio']
+  assert codec == 'aac' and abs(seconds - 12 / 25) < 0.07
+  assert 'with the driving audio' in capsys.readouterr().out
+
+
+def test_side_by_side_depth_normal_best_frame_and_reencoded_audio(media, checkpoints, animator,
+                                                                  tmp_path):
+  out = tmp_path / 'panels.mp4'
+  options = pipeline.AnimateOptions(
+      checkpoint=str(checkpoints['g3fa']), source=str(media['source']),
+      driving=str(media['pcm']), out=str(out), crop=False, side_by_side=True,
+      inverse_renderer=str(checkpoints['unsup3d']), find_best_frame=True,
+      best_frame_by='keypoints', max_frames=7, batch_size=4, progress=False)
+  result = pipeline.run(options, animator=animator, log=lambda _: None)
+  assert result.num_frames == 7 and result.audio_kept and 0 <= result.initial_frame < 7
+  info = describe(out)
+  # source | driving | result | depth | normal; 15 fps; the PCM audio re-encoded, cut to 7 frames.
+  assert info['frames'] == 7 and info['fps'] == 15 and info['size'] == (SIZE, 5 * SIZE)
+  codec, seconds = info['audio']
+  assert codec == 'aac' and abs(seconds - 7 / 15) < 0.1
+
+
+def test_face_crop_paste_back_and_best_frame(animator, checkpoints, tmp_path):
+  skimage_data = pytest.importorskip('skimage.data')
+  portrait = Image.fromarray(skimage_data.astronaut()).resize((256, 256))
+  portrait.save(tmp_path / 'portrait.png')
+  # The driving clip: the same face turned; frame 3 is upright like the source.
+  driving = tmp_path / 'turning.mp4'
+  with av.open(str(driving), 'w') as container:
+    stream = container.add_stream('libx264', rate=10)
+    stream.width, stream.height, stream.pix_fmt = 256, 192, 'yuv420p'
+    for angle in (-12, -8, -4, 0, 4, 8):
+      frame = np.asarray(portrait.rotate(angle, translate=(20, 0)))[16:208]
+      container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame),
+                                                            format='rgb24')))
+    container.mux(stream.encode(None))
+  out = tmp_path / 'pasted.mp4'
+  options = pipeline.AnimateOptions(
+      checkpoint=str(checkpoints['g3fa']), source=str(tmp_path / 'portrait.png'),
+      driving=str(driving), out=str(out), paste_back=True, find_best_frame=True,
+      batch_size=6, progress=False)
+  result = pipeline.run(options, animator=animator, log=lambda _: None)
+  assert result.initial_frame == 3 and not result.audio_kept
+  info = describe(out)
+  assert info['frames'] == 6 and info['fps'] == 10 and info['size'] == (256, 256)
+  with av.open(str(out)) as container:
+    first = next(container.decode(video=0)).to_ndarray(format='rgb24').astype(np.float32)
+  # Pasted back: away from the face the frame is the source portrait (up to H.264 / yuv420 loss),
+  # on the face it is not.
+  portrait = np.asarray(portrait, np.float32)
+  assert np.mean(np.abs(first[160:] - portrait[160:])) < 4
+  assert np.mean(np.abs(first[50:80, 100:130] - portrait[50:80, 100:130])) > 10
+
+
+@pytest.mark.parametrize('case,message', [
+    ('broken_video', 'broken.mp4: not a readable video'),
+    ('broken_image', 'broken.png: not a readable image'),
+    ('missing', 'missing.mp4: no such file'),
+    ('no_face', 'flat.png: no face found'),
+    ('wrong_checkpoint', 'has no kp_detector, generator (it holds unsup3d)'),
+    ('not_a_checkpoint', 'not a g3fa-jax checkpoint'),
+    ('pth_file', 'is a file, not an orbax checkpoint directory'),
+])
+def test_clear_errors(case, message, media, checkpoints, tmp_path, capsys):
+  args = {'--checkpoint': str(checkpoints['g3fa']), '--source': str(media['source']),
+          '--driving': str(media['aac']), '--out': str(tmp_path / 'out.mp4')}
+  extra = ['--no-crop']
+  if case == 'broken_video':
+    args['--driving'] = str(media['broken_video'])
+  elif case == 'broken_image':
+    args['--source'] = str(media['broken_image'])
+  elif case == 'missing':
+    args['--driving'] = str(media['root'] / 'missing.mp4')
+  elif case == 'no_face':
+    args['--source'], extra = str(media['flat']), []
+  elif case == 'wrong_checkpoint':
+    args['--checkpoint'] = str(checkpoints['unsup3d'])
+  elif case == 'not_a_checkpoint':
+    args['--checkpoint'] = str(media['root'])
+  elif case == 'pth_file':
+    args['--checkpoint'] = str(media['broken_video'])
+  argv = [item for pair in args.items() for item in pair] + extra + ['--quiet']
+  assert cli.main(argv) == 2
+  err = capsys.readouterr().err.strip().splitlines()[-1]
+  assert err.startswith('error: ') and message in err
+  assert not (tmp_path / 'out.mp4').exists()
+
+
+def test_notebook_runs_top_to_bottom(media, checkpoints, tmp_path, monkeypatch):
+  nbformat = pytest.importorskip('nbformat')
+  nbclient = pytest.importorskip('nbclient')
+  pytest.importorskip('ipykernel')
+  out = tmp_path / 'notebook.mp4'
+  monkeypatch.setenv('G3FA_CHECKPOINT', str(checkpoints['g3fa']))
+  monkeypatch.setenv('G3FA_SOURCE', str(media['source']))
+  monkeypatch.setenv('G3FA_DRIVING', str(media['aac']))
+  monkeypatch.setenv('G3FA_OUT', str(out))
+  monkeypatch.setenv('G3FA_NO_CROP', '1')
+  monkeypatch.setenv('PYTHONPATH', os.pathsep.join(
+      [str(NOTEBOOK.parents[1])] + [p for p in [os.environ.get('PYTHONPATH')] if p]))
+  notebook = nbformat.read(NOTEBOOK, as_version=4)
+  nbclient.NotebookClient(notebook, timeout=600, kernel_name='python3',
+                          resources={'metadata': {'path': str(tmp_path)}}).execute()
+  info = describe(out)
+  assert info['frames'] == 12 and info['fps'] == 25 and info['audio'][0] == 'aac'
+  outputs = json.dumps([cell.get('outputs', []) for cell in notebook.cells])
+  assert '<video' in outputs
