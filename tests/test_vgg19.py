@@ -99,3 +99,15 @@ def test_vgg_of_another_width_is_refused():
   state['features.0.weight'] = np.zeros((32, 3, 3, 3), np.float32)
   with pytest.raises(sd.CheckpointMismatchError, match='features.0.weight'):
     vgg19_convert.vgg19_to_variables(state, source='narrow.pth')
+
+
+def test_vgg19_cli_writes_a_checkpoint_the_training_loads(tmp_path):
+  from g3fa_jax import checkpoint as ckpt  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.convert import __main__ as convert_cli  # pylint: disable=g-import-not-at-top
+  state = _random_vgg19_state_dict(seed=3)
+  torch.save(state, tmp_path / 'vgg19.pth')
+  assert convert_cli.main(['vgg19', '--checkpoint', str(tmp_path / 'vgg19.pth'),
+                           '--out', str(tmp_path / 'vgg19')]) == 0
+  items, _ = ckpt.restore_items(tmp_path / 'vgg19', ('vgg19',))
+  np.testing.assert_array_equal(items['vgg19']['params']['features_0']['kernel'],
+                                state['features.0.weight'].numpy().transpose(2, 3, 1, 0))

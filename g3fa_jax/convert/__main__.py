@@ -2,6 +2,8 @@
 
   python -m g3fa_jax.convert official --checkpoint G3FA.pth --out DIR [--config configs/vox.py]
   python -m g3fa_jax.convert unsup3d --checkpoint checkpoint030.pth --out DIR
+  python -m g3fa_jax.convert vgg19 --checkpoint vgg19-dcbb9e9d.pth --out DIR
+  python -m g3fa_jax.convert {lpips,inception,arcface} ...   (evaluation metrics)
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ import sys
 
 from g3fa_jax import checkpoint as ckpt
 from g3fa_jax import model_config
+from g3fa_jax.convert import arcface as arcface_convert
+from g3fa_jax.convert import inception as inception_convert
+from g3fa_jax.convert import lpips as lpips_convert
 from g3fa_jax.convert import state_dict as sd
 from g3fa_jax.convert import torch_io
 
@@ -37,9 +42,24 @@ def _unsup3d(args: argparse.Namespace) -> str:
   return f'wrote unsup3d to {step_dir}'
 
 
+def _vgg19(args: argparse.Namespace) -> str:
+  from g3fa_jax.convert import vgg19  # pylint: disable=g-import-not-at-top
+  variables = vgg19.read_vgg19_checkpoint(args.checkpoint)
+  step_dir = ckpt.save_checkpoint(args.out, 0, {'vgg19': variables},
+                                  _config(args.config).to_dict(),
+                                  source=f'torchvision VGG19 {args.checkpoint}')
+  return f'wrote vgg19 to {step_dir}'
+
+
 COMMANDS = {
     'official': (_official, 'official G3FA checkpoint (generator, kp_detector, discriminators)'),
     'unsup3d': (_unsup3d, "Unsup3D checkpoint030.pth (its netD depth network)"),
+    'vgg19': (_vgg19, "VGG19 for the perceptual loss: torchvision's vgg19-dcbb9e9d.pth"),
+    'lpips': (lpips_convert.convert, 'LPIPS: torchvision backbone and lpips heads, comma-separated '
+              '(alexnet-owt-7be5be79.pth,alex.pth or vgg16-397923af.pth,vgg.pth)'),
+    'inception': (inception_convert.convert,
+                  "FID Inception: pytorch-fid's pt_inception-2015-12-05-6726825d.pth"),
+    'arcface': (arcface_convert.convert, "ArcFace for CSIM: insightface arcface_torch backbone.pth"),
 }
 
 
