@@ -1,0 +1,81 @@
+"""The newcomer's main job: G3FA on built-in synthetic talking heads, on a 2-core CPU in about a
+quarter of an hour. Needs no download, no dataset and no pretrained weights.
+
+  python -m g3fa_jax.synthetic.job --workdir runs/synthetic
+  (or, with the run_train.py hook: python run_train.py --config=configs/synthetic.py
+   --workdir=runs/synthetic)
+
+Steps (each cached in WORKDIR, so running again resumes): render the synthetic clips into
+WORKDIR/data (`python -m data_prep.synthetic`); train the Unsup3D depth network briefly on their
+ground-truth depth (WORKDIR/unsup3d) so that the depth and normal discriminators see meaningful
+maps; write RANDOM VGG19 weights (WORKDIR/vgg19_random: the perceptual loss is then only a fixed
+random-feature loss); train a reduced G3FA on 64x64 frames (WORKDIR/checkpoints,
+WORKDIR/tensorboard); measure the held-out reconstruction L1 before and after training
+(WORKDIR/eval.json); animate a held-out identity with another held-out clip
+(WORKDIR/animation.mp4).
+"""
+
+import importlib.util
+import os
+
+import ml_collections
+
+
+def _tiny_config() -> ml_collections.ConfigDict:
+  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'tiny.py')
+  spec = importlib.util.spec_from_file_location('_g3fa_tiny_config', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = _tiny_config()  # Reduced networks, 64x64 frames (configs/tiny.py).
+  config.image_size = 64
+  config.batch_size = 4
+
+  train = config.train
+  train.num_epochs = 1
+  # 150 steps: about a quarter of an hour of training on 2 CPU cores (5 s/step measured under load).
+  train.steps_per_epoch = 150
+  train.num_train_steps = -1
+  train.epoch_milestones = [1000]  # No learning-rate drop in so short a run.
+  train.scales = [1.0, 0.5, 0.25]
+  train.checkpoint_every_steps = 50
+  train.keep_checkpoints = 2
+  train.async_checkpointing = False
+  train.log_every_steps = 10
+  train.image_summary_every_steps = 100
+
+  data = config.data
+  data.name = 'shards'
+  data.data_dir = ''  # '' -> WORKDIR/data (filled by g3fa_jax.synthetic.job.prepare).
+  data.worker_count = 0
+  data.read_threads = 1
+  data.prefetch_batches = 2
+
+  pretrained = config.pretrained
+  pretrained.use_random_weights = False
+  pretrained.unsup3d = ''  # '' -> WORKDIR/unsup3d (trained by the job).
+  pretrained.vgg19 = ''  # '' -> WORKDIR/vgg19_random (RANDOM weights, written by the job).
+
+  config.synthetic = ml_collections.ConfigDict({
+      # The clips (data_prep.synthetic); frame size = config.image_size.
+      'videos': 120,
+      'frames': 32,
+      'identities': 0,  # 0: videos // 6.
+      'seed': 0,
+      'workers': -1,
+      # The inverse renderer: Unsup3D's depth net fitted to the ground-truth depth.
+      'unsup3d_steps': 300,
+      'unsup3d_batch_size': 16,
+      'unsup3d_learning_rate': 1e-3,
+      'unsup3d_frames_per_clip': 8,
+      # Held-out evaluation: test clips (0: all) and driving frames per clip (0: all).
+      'eval_clips': 0,
+      'eval_frames': 0,
+      # Frames of the animation video (0: the whole driving clip).
+      'video_frames': 0,
+      'video_fps': 15,
+  })
+  return config

@@ -1,0 +1,51 @@
+"""A tiny G3FA for tests and smoke runs: reduced networks, 64x64 frames, synthetic data and RANDOM
+Unsup3D / VGG19 weights. Trains on a CPU at a few seconds per step; its results mean nothing.
+
+  python run_train.py --config=configs/tiny.py --workdir=/tmp/g3fa_tiny --config.train.num_train_steps=20
+"""
+
+import importlib.util
+import os
+
+import ml_collections
+
+
+def _vox_config() -> ml_collections.ConfigDict:
+  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'vox.py')
+  spec = importlib.util.spec_from_file_location('_g3fa_vox_config', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = _vox_config()
+  # The reduced model of the parity fixture (tests/fixtures/README.md). The generator's feature
+  # width must stay 256 (the volume renderer outputs 256 channels).
+  model = config.model
+  model.kp_detector_params.update(block_expansion=8, max_features=64, num_blocks=3)
+  model.generator_params.update(block_expansion=64, max_features=256)
+  model.generator_params.dense_motion_params.update(block_expansion=8, max_features=64,
+                                                    num_blocks=3)
+  model.generator_params.render_params.update(simpled_channel_rgb=32, simpled_channel_sigma=128,
+                                              hidden_size=32)
+  model.discriminator_params.update(block_expansion=8, max_features=64)
+  config.unsup3d.update(nf=16, zdim=32)
+  config.image_size = 64
+
+  config.batch_size = 2
+  config.train.num_epochs = 10
+  config.train.steps_per_epoch = 10
+  config.train.epoch_milestones = [6, 9]
+  # relu5_1 of VGG19 needs 16x16 inputs: no 1/8 pyramid level on 64x64 frames.
+  config.train.scales = [1.0, 0.5, 0.25]
+  config.train.checkpoint_every_steps = 10
+  config.train.keep_checkpoints = 2
+  config.train.log_every_steps = 5
+  config.train.image_summary_every_steps = 50
+
+  config.data.name = 'synthetic'
+  config.data.synthetic_num_videos = 16
+  config.data.worker_count = 0
+  config.pretrained.use_random_weights = True
+  return config

@@ -1,0 +1,360 @@
+"""The main job on synthetic talking heads (`configs/synthetic.py`), end to end and resumable.
+
+  python -m g3fa_jax.synthetic.job --workdir runs/synthetic [--config configs/synthetic.py]
+      [--config.train.num_train_steps=100 ...]
+
+`prepare(config, workdir)` makes every input the trainer needs and returns the config pointing to
+them: the synthetic clips (WORKDIR/data), an inverse renderer for this domain (Unsup3D's depth net
+fitted to the clips' ground-truth depth, WORKDIR/unsup3d) and RANDOM VGG19 weights
+(WORKDIR/vgg19_random). `finish(config, workdir)` measures the held-out reconstruction L1 of the
+untrained and the trained model (WORKDIR/eval.json) and writes WORKDIR/animation.mp4. Each step
+is skipped when its output already exists.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import sys
+import time
+from typing import Any, Optional
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from absl import logging
+
+from g3fa_jax import checkpoint as ckpt
+from g3fa_jax.data import index as index_lib
+from g3fa_jax.data import records
+from g3fa_jax.data import source as source_lib
+from g3fa_jax.models import inverse_renderer
+from g3fa_jax.models import networks
+from g3fa_jax.synthetic import dataset as dataset_lib
+
+DATA_DIR = 'data'
+UNSUP3D_DIR = 'unsup3d'
+VGG19_DIR = 'vgg19_random'
+CHECKPOINT_DIR = 'checkpoints'
+EVAL_FILE = 'eval.json'
+START_EVAL_FILE = 'eval_start.json'
+VIDEO_FILE = 'animation.mp4'
+# Targets of the depth fit: inside tanh's reach of Unsup3D's [0.9, 1.1] canonical range.
+DEPTH_TARGET_RANGE = (0.905, 1.095)
+# Unsup3D's canonical depth fixes the two leftmost and rightmost columns.
+BORDER_COLUMNS = 2
+VGG19_RANDOM_MESSAGE = (
+    'VGG19 has RANDOM weights (no ImageNet weights offline): the perceptual loss compares random '
+    'convolutional features, which still rewards matching colours and edges.')
+
+
+def _log(message: str, *args: Any) -> None:
+  logging.info(message, *args)
+  print(message % args if args else message, flush=True)
+
+
+def _generator_module():
+  """data_prep.synthetic (the talking-heads CLI), or its former name data_prep.talking_heads."""
+  from data_prep import synthetic  # pylint: disable=g-import-not-at-top
+  if hasattr(synthetic, 'generate'):
+    return synthetic
+  from data_prep import talking_heads  # pylint: disable=g-import-not-at-top
+  return talking_heads
+
+
+def settings_from_config(config: ml_collections.ConfigDict) -> dataset_lib.Settings:
+  s = config.synthetic
+  return dataset_lib.Settings(videos=int(s.videos), identities=int(s.identities),
+                              frames=int(s.frames), size=int(config.image_size), seed=int(s.seed))
+
+
+def resolve_paths(config: ml_collections.ConfigDict, workdir: str | os.PathLike
+                  ) -> ml_collections.ConfigDict:
+  """A copy of the config whose empty data/pretrained paths point into the workdir."""
+  config = ml_collections.ConfigDict(config.to_dict())
+  workdir = pathlib.Path(workdir).absolute()
+  if not config.data.data_dir:
+    config.data.data_dir = str(workdir / DATA_DIR)
+  if not config.pretrained.unsup3d:
+    config.pretrained.unsup3d = str(workdir / UNSUP3D_DIR)
+  if not config.pretrained.vgg19:
+    config.pretrained.vgg19 = str(workdir / VGG19_DIR)
+  return config
+
+
+# ----------------------------------------------------------------------------------------- data
+
+
+def prepare_data(config: ml_collections.ConfigDict) -> None:
+  """Renders the synthetic clips into config.data.data_dir unless they are all there."""
+  data_dir = pathlib.Path(config.data.data_dir)
+  settings = settings_from_config(config)
+  try:
+    splits = index_lib.load_index(data_dir)['splits']
+    have = sum(len(s['record_identity']) for s in splits.values())
+  except (FileNotFoundError, ValueError, KeyError):
+    have = -1
+  if have == settings.videos:
+    _log('Synthetic data: %d clips already in %s (reused)', have, data_dir)
+    return
+  _log('Synthetic data: rendering %d clips of %d frames (%dx%d) into %s', settings.videos,
+       settings.frames, settings.size, settings.size, data_dir)
+  start = time.time()
+  summary = _generator_module().generate(data_dir, settings, workers=int(config.synthetic.workers))
+  _log('Synthetic data: done in %.0f s (%s)', time.time() - start,
+       summary.text(data_dir).replace('\n', '; '))
+
+
+def _split_source(config: ml_collections.ConfigDict, split: str) -> source_lib.ClipSource:
+  return source_lib.ClipSource.from_dir(config.data.data_dir, split)
+
+
+def _decode_frames(record: dict[str, Any], frame_indices) -> np.ndarray:
+  """(k, H, W, 3) float32 in [0, 1]."""
+  return np.stack([records.decode_image(record['frames'][i]) for i in frame_indices]
+                  ).astype(np.float32) / 255.
+
+
+# ------------------------------------------------------------------------------ inverse renderer
+
+
+def depth_training_set(config: ml_collections.ConfigDict) -> tuple[np.ndarray, np.ndarray]:
+  """Train-split frames (N, S, S, 3) in [0, 1] and their ground-truth depth (N, S, S)."""
+  clips = _split_source(config, 'train')
+  per_clip = int(config.synthetic.unsup3d_frames_per_clip)
+  images, depths = [], []
+  for i in range(len(clips)):
+    record = clips[i]
+    n = record['num_frames']
+    frames = np.unique(np.linspace(0, n - 1, min(per_clip, n)).round().astype(int))
+    images.append(_decode_frames(record, frames))
+    depths.append(dataset_lib.read_geometry(record, frames)[0][..., 0])
+  return np.concatenate(images), np.concatenate(depths).astype(np.float32)
+
+
+def depth_loss(raw: jax.Array, target: jax.Array, cfg: Any) -> jax.Array:
+  """L1 between Unsup3D's canonical depth of raw outputs (B, S, S) and clipped targets (B, S, S),
+  without the fixed border columns."""
+  depth = inverse_renderer.canonical_depth(raw, cfg.min_depth, cfg.max_depth, cfg.border_depth)
+  target = jnp.clip(target, *DEPTH_TARGET_RANGE)
+  b = BORDER_COLUMNS
+  return jnp.mean(jnp.abs(depth - target)[:, :, b:-b])
+
+
+def train_inverse_renderer(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """Fits the Unsup3D depth net (config.unsup3d) to the synthetic depth; returns its variables
+  and writes them as item 'unsup3d' of an orbax checkpoint at config.pretrained.unsup3d."""
+  cfg = config.unsup3d
+  s = config.synthetic
+  images, depths = depth_training_set(config)
+  size = int(cfg.image_size)
+  if images.shape[1] != size:
+    from g3fa_jax.ops.resize import resize_bilinear  # pylint: disable=g-import-not-at-top
+    images = np.asarray(resize_bilinear(jnp.asarray(images), (size, size), align_corners=False))
+    depths = np.asarray(resize_bilinear(jnp.asarray(depths[..., None]), (size, size),
+                                        align_corners=False))[..., 0]
+  module = networks.build_network('unsup3d', config)
+  rng = jax.random.PRNGKey(int(config.seed) + 7)
+  variables = networks.init_variables('unsup3d', config, rng)
+  optimizer = optax.adam(float(s.unsup3d_learning_rate))
+  opt_state = optimizer.init(variables['params'])
+
+  def loss_fn(params, x, target):
+    raw = module.apply({**variables, 'params': params}, x * 2. - 1.)[..., 0]
+    return depth_loss(raw, target, cfg)
+
+  @jax.jit
+  def step(params, opt_state, x, target):
+    loss, grads = jax.value_and_grad(loss_fn)(params, x, target)
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, loss
+
+  num_steps = int(s.unsup3d_steps)
+  batch = min(int(s.unsup3d_batch_size), len(images))
+  order = np.random.default_rng(int(config.seed)).permutation
+  _log('Inverse renderer: fitting Unsup3D depth (nf=%d, zdim=%d) to the ground-truth depth of %d '
+       'frames, %d steps of %d', cfg.nf, cfg.zdim, len(images), num_steps, batch)
+  params, start, perm, pos, losses = variables['params'], time.time(), order(len(images)), 0, []
+  for i in range(num_steps):
+    if pos + batch > len(perm):
+      perm, pos = order(len(images)), 0
+    idx = perm[pos:pos + batch]
+    pos += batch
+    params, opt_state, loss = step(params, opt_state, images[idx], depths[idx])
+    losses.append(loss)
+    if (i + 1) % 50 == 0 or i + 1 == num_steps:
+      _log('Inverse renderer: step %d/%d, depth L1 %.5f (%.0f s)', i + 1, num_steps,
+           float(np.mean(jax.device_get(losses))), time.time() - start)
+      losses = []
+  variables = {**variables, 'params': params}
+  ckpt.save_checkpoint(config.pretrained.unsup3d, num_steps, {'unsup3d': variables},
+                       {'unsup3d': cfg.to_dict(), 'synthetic': s.to_dict()},
+                       source='g3fa_jax.synthetic.job: Unsup3D depth fitted to synthetic depth')
+  return jax.device_get(variables)
+
+
+def prepare_inverse_renderer(config: ml_collections.ConfigDict) -> None:
+  path = pathlib.Path(config.pretrained.unsup3d)
+  if path.exists() and any(p.name.isdigit() for p in path.iterdir()):
+    _log('Inverse renderer: reusing %s', path)
+    return
+  train_inverse_renderer(config)
+
+
+def prepare_vgg19(config: ml_collections.ConfigDict) -> None:
+  """Writes seeded RANDOM VGG19 weights as item 'vgg19' at config.pretrained.vgg19."""
+  from g3fa_jax.train import pretrained  # pylint: disable=g-import-not-at-top
+  _log(VGG19_RANDOM_MESSAGE)
+  path = pathlib.Path(config.pretrained.vgg19)
+  if path.exists() and any(p.name.isdigit() for p in path.iterdir()):
+    return
+  variables = pretrained.random_variables('vgg19', config, jax.random.PRNGKey(int(config.seed) + 2))
+  ckpt.save_checkpoint(path, 0, {'vgg19': jax.device_get(variables)}, {'random': True},
+                       source='RANDOM VGG19 weights (g3fa_jax.synthetic.job)')
+
+
+# ---------------------------------------------------------------------------------- evaluation
+
+
+def untrained_animator(config: ml_collections.ConfigDict):
+  """The Animator of the networks the trainer starts from (its step-0 weights)."""
+  from g3fa_jax.inference.animator import Animator  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.train import state as state_lib  # pylint: disable=g-import-not-at-top
+  init_rng, _ = jax.random.split(jax.random.PRNGKey(config.seed))
+  names = state_lib.TRAINED_NETWORKS
+  variables = {name: networks.init_variables(name, config,
+                                             jax.random.fold_in(init_rng, names.index(name)))
+               for name in ('kp_detector', 'generator')}
+  return Animator(config, variables['kp_detector'], variables['generator'])
+
+
+def heldout_l1(animator, config: ml_collections.ConfigDict, batch_size: int = 8) -> float:
+  """Mean |prediction - driving| over test clips: source = first frame, driving = the others."""
+  clips = _split_source(config, 'test')
+  n_clips = int(config.synthetic.eval_clips) or len(clips)
+  max_frames = int(config.synthetic.eval_frames)
+  total, count = 0., 0
+  for c in range(min(n_clips, len(clips))):
+    record = clips[c]
+    n = record['num_frames']
+    driving_idx = list(range(1, n))
+    if max_frames:
+      driving_idx = sorted(set(np.linspace(1, n - 1, max_frames).round().astype(int).tolist()))
+    frames = _decode_frames(record, [0] + driving_idx)
+    source, driving = frames[:1], frames[1:]
+    for b in range(0, len(driving), batch_size):
+      d = driving[b:b + batch_size]
+      out = animator.reconstruct(np.repeat(source, len(d), axis=0), d)
+      total += float(np.abs(out['prediction'] - d).mean()) * len(d)
+      count += len(d)
+  return total / max(count, 1)
+
+
+def write_animation(animator, config: ml_collections.ConfigDict, path: str | os.PathLike) -> int:
+  """Animates the first frame of a held-out identity with a clip of another held-out identity
+  (another clip of the same one if there is only one); writes [source | driving | generated]
+  frames as an mp4. Returns the number of frames."""
+  clips = _split_source(config, 'test')
+  identities = [clips[i]['identity'] for i in range(len(clips))]
+  src = 0
+  drv = next((i for i, ident in enumerate(identities) if ident != identities[0]),
+             1 if len(clips) > 1 else 0)
+  source = _decode_frames(clips[src], [0])[0]
+  record = clips[drv]
+  n = record['num_frames']
+  if int(config.synthetic.video_frames):
+    n = min(n, int(config.synthetic.video_frames))
+  driving = _decode_frames(record, range(n))
+  generated = animator.animate(source, driving)
+  panels = np.concatenate([np.broadcast_to(source, driving.shape), driving, generated], axis=2)
+  frames = np.clip(np.round(panels * 255), 0, 255).astype(np.uint8)
+  from g3fa_jax.animate.video import Mp4Writer  # pylint: disable=g-import-not-at-top
+  with Mp4Writer(path, float(config.synthetic.video_fps)) as writer:
+    writer.write(frames)
+  _log('Animation: %s (%d frames: source %s | driving %s | generated)', path, len(frames),
+       identities[src], identities[drv])
+  return len(frames)
+
+
+# ------------------------------------------------------------------------------------ the job
+
+
+def prepare(config: ml_collections.ConfigDict, workdir: str | os.PathLike
+            ) -> ml_collections.ConfigDict:
+  """Makes the data, the inverse renderer and the random VGG19 weights, measures the untrained
+  model's held-out L1 (once, before training), and returns the config pointing to them."""
+  config = resolve_paths(config, workdir)
+  prepare_data(config)
+  prepare_inverse_renderer(config)
+  prepare_vgg19(config)
+  start_file = pathlib.Path(workdir) / START_EVAL_FILE
+  if not start_file.exists():
+    l1 = heldout_l1(untrained_animator(config), config)
+    start_file.write_text(json.dumps({'step': 0, 'heldout_l1': l1}))
+    _log('Held-out reconstruction L1 at step 0 (untrained): %.4f', l1)
+  return config
+
+
+def finish(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> dict[str, Any]:
+  """Held-out L1 of the trained checkpoint (vs. step 0) into WORKDIR/eval.json; the mp4."""
+  from g3fa_jax.inference.animator import Animator  # pylint: disable=g-import-not-at-top
+  config = resolve_paths(config, workdir)
+  workdir = pathlib.Path(workdir)
+  animator = Animator.from_checkpoint(workdir / CHECKPOINT_DIR)
+  _, step = ckpt.read_config(workdir / CHECKPOINT_DIR)
+  start = json.loads((workdir / START_EVAL_FILE).read_text())
+  end_l1 = heldout_l1(animator, config)
+  frames = write_animation(animator, config, workdir / VIDEO_FILE)
+  result = {'start': start, 'end': {'step': step, 'heldout_l1': end_l1},
+            'relative_reduction': 1 - end_l1 / start['heldout_l1'],
+            'test_clips': len(_split_source(config, 'test')), 'video': str(workdir / VIDEO_FILE),
+            'video_frames': frames}
+  (workdir / EVAL_FILE).write_text(json.dumps(result, indent=2))
+  _log('Held-out reconstruction L1: %.4f at step 0 -> %.4f at step %d (%.0f%% lower); %s',
+       start['heldout_l1'], end_l1, step, 100 * result['relative_reduction'],
+       workdir / EVAL_FILE)
+  return result
+
+
+def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
+        writer: Optional[Any] = None) -> dict[str, Any]:
+  """The whole job: prepare, train (resumable), finish. Returns eval.json's content."""
+  from g3fa_jax.train import trainer  # pylint: disable=g-import-not-at-top
+  config = prepare(config, workdir)
+  start = time.time()
+  trainer.train(config, str(workdir), writer=writer)
+  _log('Training done in %.0f s', time.time() - start)
+  return finish(config, workdir)
+
+
+def main(argv: list[str]) -> int:
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.train import pretrained  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.train import trainer  # pylint: disable=g-import-not-at-top
+  del argv
+  trainer.quiet_library_logs()
+  try:
+    run(flags.FLAGS.config, flags.FLAGS.workdir)
+  except (pretrained.PretrainedWeightsError, trainer.NonFiniteError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 1
+  return 0
+
+
+def _default_config_path() -> str:
+  root = pathlib.Path(__file__).resolve().parents[2]
+  return str(root / 'configs' / 'synthetic.py')
+
+
+if __name__ == '__main__':
+  from absl import app  # pylint: disable=g-import-not-at-top
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+  config_flags.DEFINE_config_file('config', _default_config_path(), 'Job config (python file).',
+                                  lock_config=True)
+  flags.DEFINE_string('workdir', None, 'Directory of data, weights, checkpoints and results.')
+  flags.mark_flags_as_required(['workdir'])
+  app.run(lambda argv: sys.exit(main(argv)))

@@ -1,0 +1,1 @@
+"""Training: train state, optimisers, the jitted step, sharding, pretrained inputs and the loop."""

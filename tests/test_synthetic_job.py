@@ -1,0 +1,101 @@
+"""The synthetic main job (`g3fa_jax.synthetic.job`, `configs/synthetic.py`) end to end, tiny."""
+
+import json
+import os
+import pathlib
+
+import av
+import pytest
+
+from g3fa_jax import checkpoint as ckpt
+from g3fa_jax.synthetic import job
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _load_config():
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  spec = importlib.util.spec_from_file_location('_synthetic_config',
+                                                ROOT / 'configs' / 'synthetic.py')
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+def tiny_job_config():
+  config = _load_config()
+  config.batch_size = 2
+  config.train.steps_per_epoch = 2
+  config.train.checkpoint_every_steps = 2
+  config.train.log_every_steps = 1
+  config.train.image_summary_every_steps = 0
+  s = config.synthetic
+  s.update(videos=4, frames=4, workers=0, unsup3d_steps=3, unsup3d_batch_size=2,
+           unsup3d_frames_per_clip=2, eval_clips=1, eval_frames=2, video_frames=3)
+  return config
+
+
+@pytest.fixture(scope='module')
+def finished_job(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp('synthetic_job')
+  config = tiny_job_config()
+  result = job.run(config, workdir)
+  return config, workdir, result
+
+
+def test_config_defaults_are_consistent():
+  config = _load_config()
+  assert config.image_size == 64
+  assert not config.pretrained.use_random_weights
+  resolved = job.resolve_paths(config, '/tmp/w')
+  assert resolved.data.data_dir == '/tmp/w/data'
+  assert resolved.pretrained.unsup3d == '/tmp/w/unsup3d'
+  assert resolved.pretrained.vgg19 == '/tmp/w/vgg19_random'
+
+
+def test_job_writes_every_output(finished_job):
+  config, workdir, result = finished_job
+  # Data, inverse renderer (orbax item 'unsup3d'), random VGG19, training checkpoint.
+  assert (workdir / 'data' / 'index.json').is_file()
+  meta, _ = ckpt.read_config(workdir / 'unsup3d')
+  assert meta['items'] == ['unsup3d']
+  meta, _ = ckpt.read_config(workdir / 'vgg19_random')
+  assert meta['items'] == ['vgg19']
+  _, step = ckpt.read_config(workdir / 'checkpoints')
+  assert step == 2
+  assert any((workdir / 'tensorboard').iterdir())
+  # eval.json.
+  saved = json.loads((workdir / 'eval.json').read_text())
+  assert saved['start']['step'] == 0 and saved['end']['step'] == 2
+  assert 0 < saved['start']['heldout_l1'] < 1 and 0 < saved['end']['heldout_l1'] < 1
+  assert saved == json.loads(json.dumps(result))
+  # The animation: as many frames as the driving clip, three 64x64 panels side by side.
+  with av.open(str(workdir / 'animation.mp4')) as container:
+    frames = [f.to_ndarray(format='rgb24') for f in container.decode(video=0)]
+  assert len(frames) == 3 == saved['video_frames']
+  assert frames[0].shape == (64, 3 * 64, 3)
+
+
+def test_prepared_inputs_are_reused(finished_job):
+  config, workdir, _ = finished_job
+  index = workdir / 'data' / 'index.json'
+  unsup3d = workdir / 'unsup3d'
+  before = (os.stat(index).st_mtime_ns, sorted(p.name for p in unsup3d.iterdir()))
+  resolved = job.resolve_paths(config, workdir)
+  job.prepare_data(resolved)
+  job.prepare_inverse_renderer(resolved)
+  assert (os.stat(index).st_mtime_ns, sorted(p.name for p in unsup3d.iterdir())) == before
+
+
+def test_depth_loss_ignores_border_columns():
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  config = _load_config()
+  raw = jnp.zeros((1, 8, 8))  # Canonical depth 1.0 everywhere but the border columns.
+  target = np.ones((1, 8, 8), np.float32)
+  target[:, :, :2] = target[:, :, -2:] = 5.  # Would count if the border were compared.
+  assert float(job.depth_loss(raw, jnp.asarray(target), config.unsup3d)) == pytest.approx(0.)
+  target[:, :, 3] = 2.  # Clipped to 1.095.
+  expected = 0.095 / 4
+  assert float(job.depth_loss(raw, jnp.asarray(target), config.unsup3d)) == pytest.approx(
+      expected, rel=1e-4)

@@ -1,0 +1,164 @@
+"""Training step pieces: geometry gradient modes, schedule, pretrained inputs, input, configs."""
+
+from __future__ import annotations
+
+import functools
+import os
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from g3fa_jax import model_config
+from g3fa_jax.train import checkpointing
+from g3fa_jax.train import optim
+from g3fa_jax.train import pretrained
+from g3fa_jax.train import state as state_lib
+from g3fa_jax.train import step as step_lib
+from g3fa_jax.train import synthetic_data
+from g3fa_jax.train import trainer
+
+CONFIGS = pathlib.Path(__file__).resolve().parents[1] / 'configs'
+
+
+def load(name: str):
+  return model_config.load_config(str(CONFIGS / f'{name}.py'))
+
+
+def test_configs_official_and_paper_differ_where_documented():
+  vox, paper, tiny = load('vox'), load('paper'), load('tiny')
+  assert (vox.train.adam_b1, vox.train.adam_b2) == (0.5, 0.999)
+  assert (paper.train.adam_b1, paper.train.adam_b2) == (0.5, 0.9)
+  assert (vox.ensemble.w_rgb, vox.ensemble.w_depth, vox.ensemble.w_normal) == (1.0, 0.25, 0.25)
+  assert (paper.ensemble.w_rgb, paper.ensemble.w_depth, paper.ensemble.w_normal) == (0.5, 0.25,
+                                                                                     0.25)
+  assert vox.train.geometry_mode == 'detached'
+  assert paper.train.geometry_mode == 'differentiable'
+  assert vox.train.batch_size == 32 and vox.train.epoch_milestones == [60, 90]
+  assert vox.train.loss_weights.perceptual == [10.0] * 5
+  assert not vox.pretrained.use_random_weights and tiny.pretrained.use_random_weights
+  # `--config.batch_size` and `--config.train.batch_size` are one field.
+  vox.batch_size = 64
+  assert vox.train.batch_size == 64
+  trainer.validate_config(tiny)
+
+
+def test_learning_rate_drops_tenfold_at_epoch_milestones():
+  schedule = optim.learning_rate_schedule(2e-4, [60, 90], steps_per_epoch=10)
+  assert float(schedule(0)) == pytest.approx(2e-4)
+  assert float(schedule(599)) == pytest.approx(2e-4)
+  assert float(schedule(600)) == pytest.approx(2e-5)
+  assert float(schedule(899)) == pytest.approx(2e-5)
+  assert float(schedule(900)) == pytest.approx(2e-6)
+
+
+def test_schedule_lengths_from_dataset_size():
+  config = load('tiny')
+  config.train.steps_per_epoch = -1
+  config.train.num_train_steps = -1
+  config.batch_size = 4
+  assert trainer.schedule_lengths(config, num_examples=18) == (4, 4 * config.train.num_epochs)
+  config.train.num_train_steps = 7
+  assert trainer.schedule_lengths(config, num_examples=18) == (4, 7)
+
+
+def test_synthetic_batches_are_a_pure_function_of_seed_and_step():
+  kwargs = dict(seed=3, num_videos=5, image_size=64, batch_size=4)
+  a = synthetic_data.SyntheticPairs(**kwargs)
+  b = synthetic_data.SyntheticPairs(**kwargs)
+  first = [next(a) for _ in range(3)]
+  b.set_state({'step': 2})
+  np.testing.assert_array_equal(next(b)['driving'], first[2]['driving'])
+  assert a.get_state() == {'step': 3}
+  assert first[0]['source'].shape == (4, 64, 64, 3) and first[0]['source'].dtype == np.float32
+  assert 0 <= first[0]['source'].min() and first[0]['source'].max() <= 1
+  # Two processes' rows make up the global batch.
+  halves = [synthetic_data.SyntheticPairs(**kwargs, process_index=i, process_count=2).local_batch(1)
+            for i in range(2)]
+  np.testing.assert_array_equal(np.concatenate([h['source'] for h in halves]),
+                                first[1]['source'])
+
+
+def test_missing_pretrained_checkpoint_says_how_to_make_it(tmp_path):
+  config = load('vox')
+  config.pretrained.unsup3d = str(tmp_path / 'nowhere')
+  with pytest.raises(pretrained.PretrainedWeightsError,
+                     match=r'config.pretrained.unsup3d=.*nowhere.*python -m g3fa_jax.convert unsup3d'):
+    pretrained.frozen_variables(config)
+  config.pretrained.unsup3d = ''
+  with pytest.raises(pretrained.PretrainedWeightsError, match='use_random_weights=True'):
+    pretrained.frozen_variables(config)
+
+
+def test_pretrained_not_needed_when_its_loss_is_off():
+  config = load('vox')
+  config.pretrained.unsup3d = config.pretrained.vgg19 = '/nonexistent'
+  config.train.loss_weights.generator_gan = 0.0
+  config.train.loss_weights.perceptual = [0.0] * 5
+  assert pretrained.frozen_variables(config) == {'unsup3d': None, 'vgg19': None}
+
+
+def test_random_pretrained_weights_are_announced(caplog):
+  config = load('tiny')
+  config.train.loss_weights.perceptual = [0.0] * 5  # Unsup3D only: quick.
+  with caplog.at_level('WARNING'):
+    frozen = pretrained.frozen_variables(config)
+  assert frozen['vgg19'] is None and frozen['unsup3d'] is not None
+  assert 'RANDOM weights' in caplog.text
+
+
+def test_nonfinite_guard_names_the_step_and_the_last_good_checkpoint(tmp_path):
+  config = load('tiny')
+  manager = checkpointing.make_manager(tmp_path, config)
+  guard = trainer._FiniteGuard(manager)  # pylint: disable=protected-access
+  guard.push(7, {'finite': jnp.float32(1), 'gen_gan': jnp.float32(0.5)})
+  guard.push(8, {'finite': jnp.float32(0), 'gen_gan': jnp.float32(np.nan)})
+  with pytest.raises(trainer.NonFiniteError, match=r'step 8: non-finite gen_gan.*no checkpoint'):
+    guard.flush()
+  manager.close()
+
+
+def test_summary_grid_layout():
+  images = {k: np.full((2, 8, 8, 3), i / 10, np.float32)
+            for i, k in enumerate(trainer.SUMMARY_COLUMNS)}
+  grid = trainer.summary_grid(images)
+  assert grid.shape == (1, 16, 8 * len(trainer.SUMMARY_COLUMNS), 3)
+  assert grid[0, 0, 8 * 2, 0] == pytest.approx(0.2)  # third column: generated
+
+
+def _geometry_only_config(mode: str):
+  """Tiny config whose only generator loss is the GAN term of the depth and normal critics."""
+  config = load('tiny')
+  weights = config.train.loss_weights
+  weights.perceptual = [0.0] * 5
+  weights.feature_matching = [0.0] * 4
+  weights.equivariance_value = 0.0
+  weights.equivariance_jacobian = 0.0
+  config.ensemble.w_rgb = 0.0
+  config.train.geometry_mode = mode
+  return config
+
+
+@pytest.mark.parametrize('mode', ['detached', 'differentiable'])
+def test_geometry_gradient_reaches_generator_only_when_differentiable(mode):
+  config = _geometry_only_config(mode)
+  optimizers = optim.make_optimizers(config, steps_per_epoch=10)
+  state = jax.jit(functools.partial(state_lib.init_train_state, config, optimizers))(
+      jax.random.PRNGKey(0))
+  frozen = pretrained.frozen_variables(config)
+  batch = synthetic_data.SyntheticPairs(seed=0, num_videos=4, image_size=64,
+                                        batch_size=2).global_batch(0)
+  grads_fn = jax.jit(functools.partial(
+      step_lib.generator_gradients, nets=step_lib.Networks.from_config(config),
+      settings=step_lib.StepSettings.from_config(config)))
+  grads, losses = grads_fn(state, batch, frozen)
+  assert set(losses) == {'gen_gan'} and np.isfinite(float(losses['gen_gan']))
+  norm = float(optax.tree.norm(grads['generator']))
+  if mode == 'detached':
+    assert norm == 0.0
+    assert float(optax.tree.norm(grads['kp_detector'])) == 0.0
+  else:
+    assert norm > 0.0
