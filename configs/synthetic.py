@@ -15,18 +15,15 @@ WORKDIR/tensorboard); measure the held-out reconstruction L1 before and after tr
 (WORKDIR/animation.mp4).
 """
 
-import importlib.util
 import os
 
 import ml_collections
 
+from g3fa_jax import model_config
+
 
 def _tiny_config() -> ml_collections.ConfigDict:
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'tiny.py')
-  spec = importlib.util.spec_from_file_location('_g3fa_tiny_config', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
+  return model_config.load_config(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'tiny.py'))
 
 
 def get_config() -> ml_collections.ConfigDict:

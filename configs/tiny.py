@@ -4,18 +4,15 @@ Unsup3D / VGG19 weights. Trains on a CPU at a few seconds per step; its results 
   python run_train.py --config=configs/tiny.py --workdir=/tmp/g3fa_tiny --config.train.num_train_steps=20
 """
 
-import importlib.util
 import os
 
 import ml_collections
 
+from g3fa_jax import model_config
+
 
 def _vox_config() -> ml_collections.ConfigDict:
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'vox.py')
-  spec = importlib.util.spec_from_file_location('_g3fa_vox_config', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
+  return model_config.load_config(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'vox.py'))
 
 
 def get_config() -> ml_collections.ConfigDict:
