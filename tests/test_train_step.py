@@ -101,13 +101,17 @@ def test_pretrained_not_needed_when_its_loss_is_off():
   assert pretrained.frozen_variables(config) == {'unsup3d': None, 'vgg19': None}
 
 
-def test_random_pretrained_weights_are_announced(caplog):
+def test_random_pretrained_weights_are_announced(monkeypatch):
+  # Recorded at the call rather than through caplog: whether absl's records reach the root logger
+  # depends on what other tests of the session did to absl's handler.
+  warnings = []
+  monkeypatch.setattr(pretrained.logging, 'warning',
+                      lambda msg, *args: warnings.append(msg % args if args else msg))
   config = load('tiny')
   config.train.loss_weights.perceptual = [0.0] * 5  # Unsup3D only: quick.
-  with caplog.at_level('WARNING'):
-    frozen = pretrained.frozen_variables(config)
+  frozen = pretrained.frozen_variables(config)
   assert frozen['vgg19'] is None and frozen['unsup3d'] is not None
-  assert 'RANDOM weights' in caplog.text
+  assert any('RANDOM weights' in w for w in warnings)
 
 
 def test_nonfinite_guard_names_the_step_and_the_last_good_checkpoint(tmp_path):
@@ -162,3 +166,42 @@ def test_geometry_gradient_reaches_generator_only_when_differentiable(mode):
     assert float(optax.tree.norm(grads['kp_detector'])) == 0.0
   else:
     assert norm > 0.0
+
+
+def test_bfloat16_compute_keeps_float32_state_and_outputs():
+  config = load('tiny')
+  config.train.compute_dtype = 'bfloat16'
+  settings = step_lib.StepSettings.from_config(config)
+  assert settings.compute_dtype == jnp.bfloat16
+  nets = step_lib.Networks.from_config(config)
+  variables = jax.jit(lambda r: nets.discriminator.init(r, jnp.zeros((1, 64, 64, 3))))(
+      jax.random.PRNGKey(0))
+  params, collections = state_lib.split_variables(variables)
+  disc = step_lib._Stateful(nets.discriminator, params, collections, jnp.bfloat16)  # pylint: disable=protected-access
+  out = jax.jit(lambda x: (disc(x), disc.collections))(jnp.full((2, 64, 64, 3), 0.5))
+  (maps, updated) = out
+  assert maps['prediction_map_1'].dtype == jnp.float32
+  assert all(x.dtype == jnp.float32 for x in jax.tree_util.tree_leaves(updated))
+  assert not np.allclose(updated['spectral']['discs_1']['down_blocks_1']['conv']['u'],
+                         collections['spectral']['discs_1']['down_blocks_1']['conv']['u'])
+
+
+def test_pretrained_checkpoints_written_like_the_converters_load(tmp_path):
+  from g3fa_jax import checkpoint as ckpt  # pylint: disable=g-import-not-at-top
+  config = load('tiny')
+  rng = jax.random.PRNGKey(3)
+  written = {name: jax.device_get(pretrained.random_variables(name, config, rng))
+             for name in ('unsup3d', 'vgg19')}
+  for name, variables in written.items():
+    ckpt.save_checkpoint(tmp_path / name, 0, {name: variables}, config.to_dict(), source='test')
+  config.pretrained.use_random_weights = False
+  config.pretrained.unsup3d = str(tmp_path / 'unsup3d')
+  config.pretrained.vgg19 = str(tmp_path / 'vgg19')
+  frozen = pretrained.frozen_variables(config)
+  for name in written:
+    np.testing.assert_array_equal(
+        jax.tree_util.tree_leaves(frozen[name])[0], jax.tree_util.tree_leaves(written[name])[0])
+  # An Unsup3D of another size than the config's is refused, naming the checkpoint.
+  config.unsup3d.nf = 64
+  with pytest.raises(ValueError, match='unsup3d.*does not fit'):
+    pretrained.frozen_variables(config)

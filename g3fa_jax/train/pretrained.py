@@ -103,6 +103,12 @@ def frozen_variables(config: ml_collections.ConfigDict,
     for i, name in enumerate(names):
       out[name] = random_variables(name, config, jax.random.fold_in(rng, i))
     return out
+  errors = []
   for name in names:
-    out[name] = load_variables(name, getattr(pretrained, name), config)
+    try:
+      out[name] = load_variables(name, getattr(pretrained, name), config)
+    except PretrainedWeightsError as e:
+      errors.append(str(e))
+  if errors:  # All of them at once, so that one start tells everything that is missing.
+    raise PretrainedWeightsError('\n'.join(errors))
   return out
