@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import collections
 import dataclasses
-import json
 import multiprocessing
 import pathlib
 import sys
@@ -30,8 +29,6 @@ from data_prep import process_clip
 from data_prep import shards
 from g3fa_jax.data import index as index_lib
 from g3fa_jax.data import records
-
-PREP_CONFIG = 'prep_config.json'
 
 
 @dataclasses.dataclass
@@ -105,19 +102,6 @@ def _work(clip: layouts.ClipSpec) -> tuple[str, layouts.ClipSpec, Any]:
   return 'ok', clip, (records.serialize(record), records.metadata(record))
 
 
-def _check_config(out_dir: pathlib.Path, config: dict[str, Any]) -> None:
-  path = out_dir / PREP_CONFIG
-  if path.exists():
-    old = json.loads(path.read_text())
-    changed = {k: (old.get(k), v) for k, v in config.items() if old.get(k) != v}
-    if changed:
-      detail = '; '.join(f'{k}: {a!r} -> {b!r}' for k, (a, b) in changed.items())
-      raise ValueError(f'{out_dir} was prepared with other settings ({detail}); use the same '
-                       'settings to resume, or a new --output folder')
-  else:
-    shards.write_json_atomic(path, config)
-
-
 def _progress(total: int, enabled: bool):
   if not enabled:
     return None
@@ -145,10 +129,11 @@ def run(input_dir: str, output_dir: str, *, layout: str = 'auto',
   if limit:
     clips = clips[:limit]
   summary.found = len(clips)
-  _check_config(out_dir, {
+  shards.check_prep_config(out_dir, {
       'settings': settings.fingerprint(), 'layout': summary.layout,
       'test_fraction': test_fraction, 'test_identities': sorted(test_identities),
-      'use_predefined_split': use_predefined_split, 'identity_regex': identity_regex})
+      'use_predefined_split': use_predefined_split, 'identity_regex': identity_regex},
+      'use the same settings to resume, or a new --output folder')
   summary.removed_unfinished = shards.clean_unfinished(out_dir)
   done = {r['key'] for m in shards.read_manifests(out_dir) for r in m['records']}
   if not retry_skipped:

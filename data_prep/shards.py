@@ -34,6 +34,26 @@ def write_json_atomic(path: pathlib.Path, data: Any) -> None:
   os.replace(tmp, path)
 
 
+PREP_CONFIG = 'prep_config.json'
+
+
+def check_prep_config(out_dir: pathlib.Path, settings: dict[str, Any], hint: str) -> None:
+  """Records `settings` in `out_dir/prep_config.json`, or checks they equal the recorded ones.
+
+  A rerun into the same folder resumes only with the same settings; otherwise a ValueError names
+  every changed field, followed by `hint` (what to do).
+  """
+  path = out_dir / PREP_CONFIG
+  if not path.exists():
+    write_json_atomic(path, settings)
+    return
+  old = json.loads(path.read_text())
+  changed = {k: (old.get(k), v) for k, v in settings.items() if old.get(k) != v}
+  if changed:
+    detail = '; '.join(f'{k}: {a!r} -> {b!r}' for k, (a, b) in changed.items())
+    raise ValueError(f'{out_dir} was prepared with other settings ({detail}); {hint}')
+
+
 class ShardWriter:
   """Appends records to `<split>-NNNNN.array_record.tmp`; `close()` publishes it."""
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import multiprocessing
 import os
 import pathlib
@@ -28,7 +27,6 @@ from data_prep import shards
 from g3fa_jax.data import records
 from g3fa_jax.synthetic import dataset
 
-CONFIG_NAME = 'prep_config.json'
 GEOMETRY_SOURCE = 'ground truth (g3fa_jax.synthetic renderer)'
 
 
@@ -56,19 +54,6 @@ def default_workers(num_clips: int) -> int:
   if num_clips < 48 or cores <= 2:
     return 0
   return min(8, cores // 2)
-
-
-def _check_config(out_dir: pathlib.Path, fingerprint: dict[str, Any]) -> None:
-  path = out_dir / CONFIG_NAME
-  if path.exists():
-    old = json.loads(path.read_text())
-    changed = {k: (old.get(k), v) for k, v in fingerprint.items() if old.get(k) != v}
-    if changed:
-      detail = '; '.join(f'{k}: {a!r} -> {b!r}' for k, (a, b) in changed.items())
-      raise ValueError(f'{out_dir} holds synthetic data made with other settings ({detail}); '
-                       'use the same settings or another folder')
-  else:
-    shards.write_json_atomic(path, fingerprint)
 
 
 @dataclasses.dataclass
@@ -133,7 +118,8 @@ def generate(out_dir: str | os.PathLike, settings: dataset.Settings = dataset.Se
   settings.validate()
   out = pathlib.Path(out_dir)
   out.mkdir(parents=True, exist_ok=True)
-  _check_config(out, settings.fingerprint())
+  shards.check_prep_config(out, settings.fingerprint(),
+                           'use the same settings or another folder')
   shards.clean_unfinished(out)
   done = {r['key'] for m in shards.read_manifests(out) for r in m['records']}
   items = dataset.plan(settings)

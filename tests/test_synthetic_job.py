@@ -68,6 +68,7 @@ def test_job_writes_every_output(finished_job):
   saved = json.loads((workdir / 'eval.json').read_text())
   assert saved['start']['step'] == 0 and saved['end']['step'] == 2
   assert 0 < saved['start']['heldout_l1'] < 1 and 0 < saved['end']['heldout_l1'] < 1
+  assert 0 < saved['source_copy_heldout_l1'] < 1
   assert saved == json.loads(json.dumps(result))
   # The animation: as many frames as the driving clip, three 64x64 panels side by side.
   with av.open(str(workdir / 'animation.mp4')) as container:
@@ -85,6 +86,18 @@ def test_prepared_inputs_are_reused(finished_job):
   job.prepare_data(resolved)
   job.prepare_inverse_renderer(resolved)
   assert (os.stat(index).st_mtime_ns, sorted(p.name for p in unsup3d.iterdir())) == before
+
+
+def test_source_copy_baseline_is_the_mean_frame_difference(finished_job):
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  config, workdir, _ = finished_job
+  resolved = job.resolve_paths(config, workdir)
+  record = job._split_source(resolved, 'test')[0]  # pylint: disable=protected-access
+  n = record['num_frames']
+  driving_idx = sorted(set(np.linspace(1, n - 1, 2).round().astype(int).tolist()))
+  frames = job._decode_frames(record, [0] + driving_idx)  # pylint: disable=protected-access
+  expected = np.abs(frames[1:] - frames[:1]).mean()
+  assert job.source_copy_l1(resolved) == pytest.approx(float(expected), rel=1e-5)
 
 
 def test_depth_loss_ignores_border_columns():
