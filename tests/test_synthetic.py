@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from data_prep import synthetic as talking_heads
+from data_prep import synthetic as synthetic_prep
 from g3fa_jax.data import pipeline
 from g3fa_jax.data import source as source_lib
 from g3fa_jax.models import inverse_renderer
@@ -205,7 +205,7 @@ def test_cli_writes_shards_the_pipeline_reads(tmp_path, capsys):
   out = tmp_path / 'synth'
   argv = ['--out', str(out), '--videos', '4', '--frames', str(T), '--size', str(SIZE),
           '--identities', '2', '--workers', '0']
-  assert talking_heads.main(argv) == 0
+  assert synthetic_prep.main(argv) == 0
   index = json.loads((out / 'index.json').read_text())
   assert index['splits']['train']['identities'] == ['synth00000']
   assert index['splits']['test']['identities'] == ['synth00001']
@@ -232,6 +232,6 @@ def test_cli_writes_shards_the_pipeline_reads(tmp_path, capsys):
 
   # A rerun with the same settings has nothing left to do; other settings are refused.
   capsys.readouterr()
-  assert talking_heads.main(argv) == 0
+  assert synthetic_prep.main(argv) == 0
   assert '4 already there, 0 written' in capsys.readouterr().out
-  assert talking_heads.main(argv[:-4] + ['--identities', '3', '--workers', '0']) == 2
+  assert synthetic_prep.main(argv[:-4] + ['--identities', '3', '--workers', '0']) == 2

@@ -56,15 +56,6 @@ def _log(message: str, *args: Any) -> None:
   print(message % args if args else message, flush=True)
 
 
-def _generator_module():
-  """data_prep.synthetic (the talking-heads CLI), or its former name data_prep.talking_heads."""
-  from data_prep import synthetic  # pylint: disable=g-import-not-at-top
-  if hasattr(synthetic, 'generate'):
-    return synthetic
-  from data_prep import talking_heads  # pylint: disable=g-import-not-at-top
-  return talking_heads
-
-
 def settings_from_config(config: ml_collections.ConfigDict) -> dataset_lib.Settings:
   s = config.synthetic
   return dataset_lib.Settings(videos=int(s.videos), identities=int(s.identities),
@@ -103,7 +94,8 @@ def prepare_data(config: ml_collections.ConfigDict) -> None:
   _log('Synthetic data: rendering %d clips of %d frames (%dx%d) into %s', settings.videos,
        settings.frames, settings.size, settings.size, data_dir)
   start = time.time()
-  summary = _generator_module().generate(data_dir, settings, workers=int(config.synthetic.workers))
+  from data_prep import synthetic as synthetic_prep  # pylint: disable=g-import-not-at-top
+  summary = synthetic_prep.generate(data_dir, settings, workers=int(config.synthetic.workers))
   _log('Synthetic data: done in %.0f s (%s)', time.time() - start,
        summary.text(data_dir).replace('\n', '; '))
 
