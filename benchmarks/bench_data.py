@@ -29,11 +29,11 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from data_prep import layouts
 from data_prep import prepare
 from data_prep import process_clip
-from data_prep import video_io
 from g3fa_jax.data import augment
 from g3fa_jax.data import pairs
 from g3fa_jax.data import pipeline
 from g3fa_jax.data import source as source_lib
+from g3fa_jax.media import video_io
 
 
 def read_whole_video(path: str) -> np.ndarray:

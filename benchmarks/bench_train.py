@@ -3,7 +3,7 @@
   python benchmarks/bench_train.py --config=configs/vox.py --batch_size=2 --image_size=256
 
 Runs the jitted, sharded training step (generator + keypoint detector update, then the three
-discriminators) on an in-memory synthetic batch, so data loading is not measured. Prints the
+discriminators) on an in-memory toy batch, so data loading is not measured. Prints the
 compile time, the median of `--steps` timed steps (after `--warmup` untimed ones), images/s (global
 batch / median step time) and the peak resident memory of this process. Unsup3D and VGG19 get
 random weights unless --real_weights (their speed does not depend on the values).
@@ -50,12 +50,12 @@ def main(argv) -> None:
     xla_flags.tune_cpu()
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.data import toy  # pylint: disable=g-import-not-at-top
   from g3fa_jax.train import optim  # pylint: disable=g-import-not-at-top
   from g3fa_jax.train import pretrained  # pylint: disable=g-import-not-at-top
   from g3fa_jax.train import sharding  # pylint: disable=g-import-not-at-top
   from g3fa_jax.train import state as state_lib  # pylint: disable=g-import-not-at-top
   from g3fa_jax.train import step as step_lib  # pylint: disable=g-import-not-at-top
-  from g3fa_jax.train import synthetic_data  # pylint: disable=g-import-not-at-top
   from g3fa_jax.train import trainer  # pylint: disable=g-import-not-at-top
 
   config = _CONFIG.value
@@ -75,7 +75,7 @@ def main(argv) -> None:
   frozen = sharding.replicate(pretrained.frozen_variables(config), mesh)
   state = jax.jit(functools.partial(state_lib.init_train_state, config, optimizers),
                   out_shardings=replicated)(jax.random.PRNGKey(config.seed))
-  pairs = synthetic_data.SyntheticPairs(
+  pairs = toy.ToyPairs(
       seed=0, num_videos=8, image_size=size, batch_size=batch_size,
       process_index=jax.process_index(), process_count=jax.process_count())
   batch = sharding.global_batch(pairs.local_batch(0), mesh)

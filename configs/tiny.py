@@ -1,4 +1,4 @@
-"""A tiny G3FA for tests and smoke runs: reduced networks, 64x64 frames, synthetic data and RANDOM
+"""A tiny G3FA for tests and smoke runs: reduced networks, 64x64 frames, toy data and RANDOM
 Unsup3D / VGG19 weights. Trains on a CPU at a few seconds per step; its results mean nothing.
 
   python run_train.py --config=configs/tiny.py --workdir=/tmp/g3fa_tiny --config.train.num_train_steps=20
@@ -41,8 +41,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.log_every_steps = 5
   config.train.image_summary_every_steps = 50
 
-  config.data.name = 'synthetic'
-  config.data.synthetic_num_videos = 16
+  config.data.name = 'toy'
+  config.data.toy_num_videos = 16
   config.data.worker_count = 0
   config.pretrained.use_random_weights = True
   return config

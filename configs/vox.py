@@ -64,16 +64,17 @@ def get_config() -> ml_collections.ConfigDict:
   # worker_buffer_size, augmentation (official colour jitter 0.1, no flips).
   config.data = data_lib.data_config()
   # 'shards': ArrayRecord shards written by `python -m data_prep.prepare` (data_dir);
-  # 'synthetic': in-memory moving shapes, a pure function of (seed, step), for tests and demos.
+  # 'toy': in-memory moving ellipses (g3fa_jax.data.toy), a pure function of (seed, step), for
+  # tests and smoke runs.
   config.data.name = 'shards'
   config.data.data_dir = 'data/vox'
   # Official `num_repeats`: an epoch is num_repeats passes over the clips.
   config.data.num_repeats = 1
   config.data.worker_count = 8
-  # Synthetic source only: number of distinct clips.
-  config.data.synthetic_num_videos = 64
-  # Synthetic source only: this training step's batch is NaN (tests of the non-finite guard).
-  config.data.synthetic_nan_step = -1
+  # Toy source only: number of distinct clips.
+  config.data.toy_num_videos = 64
+  # Toy source only: this training step's batch is NaN (tests of the non-finite guard).
+  config.data.toy_nan_step = -1
 
   config.pretrained = ml_collections.ConfigDict({
       # Orbax checkpoints written by `python -m g3fa_jax.convert unsup3d|vgg19 ...`.

@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from data_prep import shards
 from g3fa_jax.data import index as index_lib
 from g3fa_jax.data import records
+from g3fa_jax.data import shards
 from g3fa_jax.data import source as source_lib
 
 

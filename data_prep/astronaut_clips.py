@@ -18,7 +18,7 @@ import sys
 import numpy as np
 from PIL import Image
 
-from data_prep import video_io
+from g3fa_jax.media import video_io
 
 LAYOUTS = ('voxceleb2', 'flat', 'frames')
 

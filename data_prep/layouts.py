@@ -21,8 +21,11 @@ import pathlib
 import re
 from typing import Iterator
 
-VIDEO_EXTENSIONS = ('.mp4', '.mov', '.mkv', '.avi', '.webm', '.m4v')
-IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp')
+import numpy as np
+
+from g3fa_jax.media import video_io
+from g3fa_jax.media.video_io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+
 LAYOUTS = ('auto', 'voxceleb2', 'flat', 'frames')
 DEFAULT_IDENTITY_REGEX = r'^(.+?)(?:_\d+)?$'
 _SPLIT_DIRS = {'train': 'train', 'dev': 'train', 'test': 'test'}
@@ -157,3 +160,16 @@ def find_clips(root: str | os.PathLike, layout: str = 'auto',
   if len(set(keys)) != len(keys):
     raise ValueError(f'{root}: two clips share a key (same path with different extensions?)')
   return layout, sorted(clips, key=lambda c: c.key)
+
+
+def iter_frames(clip: ClipSpec) -> Iterator[np.ndarray]:
+  """The (H, W, 3) uint8 RGB frames of a clip, whatever its kind (`video_io.UnreadableClip` if
+  it cannot be decoded)."""
+  if clip.kind == 'frames':
+    return video_io.iter_folder_frames(clip.path)
+  return video_io.iter_video_frames(clip.path)
+
+
+def clip_fps(clip: ClipSpec) -> float:
+  """The clip's frame rate (`video_io.DEFAULT_FPS` for frame folders)."""
+  return video_io.DEFAULT_FPS if clip.kind == 'frames' else video_io.video_fps(clip.path)

@@ -26,9 +26,9 @@ from typing import Any, Iterable, Sequence
 from data_prep import boxes as boxes_lib
 from data_prep import layouts
 from data_prep import process_clip
-from data_prep import shards
 from g3fa_jax.data import index as index_lib
 from g3fa_jax.data import records
+from g3fa_jax.data import shards
 
 
 @dataclasses.dataclass
@@ -129,13 +129,11 @@ def run(input_dir: str, output_dir: str, *, layout: str = 'auto',
   if limit:
     clips = clips[:limit]
   summary.found = len(clips)
-  shards.check_prep_config(out_dir, {
+  done, summary.removed_unfinished = shards.resume(out_dir, {
       'settings': settings.fingerprint(), 'layout': summary.layout,
       'test_fraction': test_fraction, 'test_identities': sorted(test_identities),
       'use_predefined_split': use_predefined_split, 'identity_regex': identity_regex},
       'use the same settings to resume, or a new --output folder')
-  summary.removed_unfinished = shards.clean_unfinished(out_dir)
-  done = {r['key'] for m in shards.read_manifests(out_dir) for r in m['records']}
   if not retry_skipped:
     done |= {s['key'] for s in shards.read_skipped(out_dir)}
   todo = [c for c in clips if c.key not in done]
@@ -150,15 +148,14 @@ def run(input_dir: str, output_dir: str, *, layout: str = 'auto',
 
   run_id = time.strftime('%Y%m%d-%H%M%S')
   skipped_path = out_dir / f'skipped-{run_id}.json'
-  writers: dict[str, shards.ShardWriter] = {}
   bar = _progress(len(todo), progress)
 
-  def close(split: str) -> None:
-    writer = writers.pop(split)
-    writer.close()
-    summary.shards_written.append(writer.path.name)
+  def write_skipped() -> None:
     if summary.skipped:
       shards.write_json_atomic(skipped_path, summary.skipped)
+
+  writer = shards.SplitWriter(out_dir, records_per_shard, on_close=lambda _: write_skipped())
+  summary.written, summary.shards_written = writer.written, writer.shards_written
 
   if workers > 0:
     pool = multiprocessing.get_context('spawn').Pool(
@@ -177,21 +174,13 @@ def run(input_dir: str, output_dir: str, *, layout: str = 'auto',
                                 'detail': detail})
       else:
         data, meta = payload
-        split = assign_split(clip, test_fraction, test_identities, use_predefined_split)
-        if split not in writers:
-          writers[split] = shards.ShardWriter(out_dir, split,
-                                              shards.next_shard_number(out_dir, split))
-        writers[split].add(data, meta)
-        summary.written[split] = summary.written.get(split, 0) + 1
-        if len(writers[split].records) >= records_per_shard:
-          close(split)
+        writer.add(assign_split(clip, test_fraction, test_identities, use_predefined_split),
+                   data, meta)
       if bar is not None:
         bar.update(1)
         bar.set_postfix(written=sum(summary.written.values()), skipped=len(summary.skipped))
-    for split in list(writers):
-      close(split)
-    if summary.skipped:
-      shards.write_json_atomic(skipped_path, summary.skipped)
+    writer.close()
+    write_skipped()
   finally:
     if bar is not None:
       bar.close()

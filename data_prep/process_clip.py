@@ -9,10 +9,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from data_prep import boxes as boxes_lib
-from data_prep import crop
 from data_prep import layouts
-from data_prep import video_io
 from g3fa_jax.data import records
+from g3fa_jax.media import crop
+from g3fa_jax.media import video_io
 
 
 class SkipClip(Exception):
@@ -89,7 +89,7 @@ def _scan(clip: layouts.ClipSpec, settings: ClipSettings) -> tuple[int, tuple[in
   """First pass: frame count, frame size and the frames to search for faces (downscaled)."""
   count, shape, sampled = 0, None, []
   limit = settings.max_frames or None
-  for frame in video_io.iter_frames(clip):
+  for frame in layouts.iter_frames(clip):
     if limit and count >= limit:
       break
     if shape is None:
@@ -142,9 +142,9 @@ def prepare_clip(clip: layouts.ClipSpec, settings: ClipSettings,
   """The record of one clip (see `g3fa_jax.data.records`); raises SkipClip."""
   try:
     box, count, shape = find_crop_box(clip, settings, given_box, normalized)
-    fps = video_io.clip_fps(clip)
+    fps = layouts.clip_fps(clip)
     frames = []
-    for frame in video_io.iter_frames(clip):
+    for frame in layouts.iter_frames(clip):
       if len(frames) >= count:
         break
       if frame.shape[:2] != shape:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from g3fa_jax.animate import best_frame
-from g3fa_jax.animate import motion
+from g3fa_jax.inference import motion
 
 
 def _keypoints(rng, batch, num_kp=15):

@@ -16,10 +16,10 @@ from data_prep import prepare  # pylint: disable=g-import-not-at-top
 from data_prep import process_clip
 from data_prep import astronaut_clips as synthetic
 from g3fa_jax.data import augment
-from g3fa_jax.data import checkpoint as data_checkpoint
 from g3fa_jax.data import index as index_lib
 from g3fa_jax.data import pairs
 from g3fa_jax.data import pipeline
+from g3fa_jax.train import checkpointing
 
 SIZE = 32
 NO_JITTER = pairs.Augmentation(brightness=0, contrast=0, saturation=0, hue=0)
@@ -98,13 +98,14 @@ def test_restored_iterator_continues_exactly(data_dir, tmp_path, workers):
   manager = ocp.CheckpointManager(
       tmp_path, options=ocp.CheckpointManagerOptions(enable_async_checkpointing=False))
   manager.save(3, args=ocp.args.Composite(state=ocp.args.StandardSave({'w': np.arange(3.0)}),
-                                          **data_checkpoint.save_args(it)))
+                                          **{checkpointing.DATA_ITEM:
+                                             checkpointing.grain_save_args(it)}))
   manager.wait_until_finished()
   expected = take(it, 4)
   restored_it = fresh()
   restored = manager.restore(3, args=ocp.args.Composite(
       state=ocp.args.StandardRestore({'w': np.zeros(3)}),
-      **data_checkpoint.restore_args(restored_it)))
+      **{checkpointing.DATA_ITEM: checkpointing.grain_restore_args(restored_it)}))
   np.testing.assert_array_equal(restored.state['w'], np.arange(3.0))
   assert_same(take(restored_it, 4), expected)
 

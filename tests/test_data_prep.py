@@ -11,7 +11,6 @@ import pytest
 pytest.importorskip('skimage')  # the synthetic clips paste scikit-image's astronaut face
 
 from data_prep import boxes as boxes_lib  # pylint: disable=g-import-not-at-top
-from data_prep import crop
 from data_prep import layouts
 from data_prep import prepare
 from data_prep import process_clip
@@ -19,6 +18,7 @@ from data_prep import astronaut_clips as synthetic
 from g3fa_jax.data import index as index_lib
 from g3fa_jax.data import records
 from g3fa_jax.data import source as source_lib
+from g3fa_jax.media import crop
 
 SIZE = 64
 SETTINGS = process_clip.ClipSettings(size=SIZE)
@@ -171,8 +171,7 @@ def test_layouts(tmp_path):
   layout, clips = layouts.find_clips(tmp_path / 'fomm')
   assert layout == 'frames' and len(clips) == 2
   assert clips[0].identity == 'id00000' and clips[0].split == 'train' and clips[0].kind == 'frames'
-  from data_prep import video_io  # pylint: disable=g-import-not-at-top
-  assert len(list(video_io.iter_frames(clips[0]))) == 3
+  assert len(list(layouts.iter_frames(clips[0]))) == 3
   frames = synthetic.face_clip(2, 32)
   synthetic.write_clip(tmp_path / 'vox2' / 'dev' / 'mp4' / 'id00001' / 'v' / '00001.mp4', frames,
                        'voxceleb2')

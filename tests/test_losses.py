@@ -289,7 +289,6 @@ def test_training_losses_match_official(official_fixture, fixture_settings):
   from g3fa_jax.convert import official  # pylint: disable=g-import-not-at-top
   from g3fa_jax.convert import unsup3d as unsup3d_convert  # pylint: disable=g-import-not-at-top
   from g3fa_jax.models import inverse_renderer  # pylint: disable=g-import-not-at-top
-  from g3fa_jax import models  # pylint: disable=g-import-not-at-top
   from g3fa_jax.models import networks  # pylint: disable=g-import-not-at-top
   from g3fa_jax.ops.antialias import kernel_from_buffer  # pylint: disable=g-import-not-at-top
 
@@ -305,8 +304,8 @@ def test_training_losses_match_official(official_fixture, fixture_settings):
   # The fixture's anti-alias buffers are rounded to bfloat16 and its outputs were computed with
   # them (see test_parity_generator.py): downsample with the stored kernel.
   kernel = kernel_from_buffer(npz['param/kp_detector/down.weight'])
-  nets['kp_detector'] = models.build_kp_detector(config.model, antialias_kernel=kernel)
-  nets['generator'] = models.build_generator(config.model, antialias_kernel=kernel)
+  nets['kp_detector'] = networks.build_kp_detector(config.model, antialias_kernel=kernel)
+  nets['generator'] = networks.build_generator(config.model, antialias_kernel=kernel)
 
   source = jnp.asarray(nchw_to_nhwc(npz['in/source']))
   driving = jnp.asarray(nchw_to_nhwc(npz['in/driving']))

@@ -101,7 +101,7 @@ def test_arcface_matches_torch(tmp_path):
   from g3fa_jax.metrics import weights as weights_lib  # pylint: disable=g-import-not-at-top
   assert cli.main(['arcface', '--checkpoint', str(path), '--out', str(tmp_path / 'arcface')]) == 0
   restored, stored_info = weights_lib.load_metric_weights(
-      tmp_path / 'arcface', 'arcface', arcface_convert.template_from_info, 'unused')
+      tmp_path / 'arcface', 'arcface', arcface_lib.template_from_info, 'unused')
   assert stored_info['layers'] == [1, 2, 1, 1]
   np.testing.assert_array_equal(restored['params']['fc']['kernel'],
                                 variables['params']['fc']['kernel'])

@@ -181,7 +181,7 @@ def test_inception_matches_pytorch_fid_layout(tmp_path):
   model = _seeded_inception()
   state = model.state_dict()
   assert 'Mixed_7c.branch3x3dbl_3b.bn.running_var' in state and 'fc.weight' in state
-  path = tmp_path / inception_convert.WEIGHTS_FILE
+  path = tmp_path / inception_lib.WEIGHTS_FILE
   torch.save(state, path)
   variables = inception_convert.read_inception_checkpoint(path)
   assert variables['batch_stats']['Mixed_6b']['branch7x7_2']['bn']['mean'].shape == (128,)
@@ -200,7 +200,7 @@ def test_inception_matches_pytorch_fid_layout(tmp_path):
   from g3fa_jax.metrics import weights as weights_lib  # pylint: disable=g-import-not-at-top
   assert cli.main(['inception', '--checkpoint', str(path), '--out', str(tmp_path / 'inc')]) == 0
   restored, _ = weights_lib.load_metric_weights(
-      tmp_path / 'inc', 'inception', inception_convert.template_from_info, 'unused')
+      tmp_path / 'inc', 'inception', inception_lib.template_from_info, 'unused')
   np.testing.assert_array_equal(restored['batch_stats']['Mixed_7c']['branch_pool']['bn']['var'],
                                 variables['batch_stats']['Mixed_7c']['branch_pool']['bn']['var'])
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from g3fa_jax import checkpoint as ckpt
 from g3fa_jax.convert import lpips as lpips_convert
 from g3fa_jax.convert import torch_io
 from g3fa_jax.metrics import lpips as lpips_lib
@@ -122,7 +123,7 @@ def test_lpips_cli_writes_loadable_weights(tmp_path):
   args = type('Args', (), {'checkpoint': f'{backbone_path},{heads_path}', 'out': str(out)})
   assert 'alex' in lpips_convert.convert(args)
   variables, info = weights_lib.load_metric_weights(
-      out, 'lpips', lpips_convert.template_from_info, 'unused')
+      out, 'lpips', lpips_lib.template_from_info, 'unused')
   assert info['net'] == 'alex'
   assert variables['params']['lin2']['model_1']['kernel'].shape == (1, 1, 384, 1)
   if 'lpips' in cli.COMMANDS:
@@ -154,7 +155,7 @@ def test_lpips_mismatched_files_are_refused(tmp_path):
 
 
 def test_missing_weights_message_has_command(tmp_path):
-  command = lpips_convert.make_command('alex', str(tmp_path / 'nope'))
-  with pytest.raises(weights_lib.MissingWeightsError, match='python -m g3fa_jax.convert lpips'):
-    weights_lib.load_metric_weights(tmp_path / 'nope', 'lpips', lpips_convert.template_from_info,
+  command = lpips_lib.make_command('alex', str(tmp_path / 'nope'))
+  with pytest.raises(ckpt.MissingCheckpointError, match='python -m g3fa_jax.convert lpips'):
+    weights_lib.load_metric_weights(tmp_path / 'nope', 'lpips', lpips_lib.template_from_info,
                                     command)

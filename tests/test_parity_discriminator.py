@@ -9,8 +9,8 @@ import pytest
 
 from conftest import fixture_state_dict, nchw_to_nhwc
 from g3fa_jax.convert.state_dict import state_dict_to_variables
-from g3fa_jax.models import build_discriminator
 from g3fa_jax.models.discriminator import ensemble_patch_maps
+from g3fa_jax.models.networks import build_discriminator
 from g3fa_jax.models.spectral_norm import kernel_matrix
 
 # (official model name, fixture output tag, fixture input key, channels)

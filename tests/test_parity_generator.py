@@ -10,7 +10,7 @@ import pytest
 from conftest import fixture_state_dict, nchw_to_nhwc
 from g3fa_jax import model_config
 from g3fa_jax.convert.state_dict import state_dict_to_variables
-from g3fa_jax.models import build_generator, build_kp_detector
+from g3fa_jax.models.networks import build_generator, build_kp_detector
 from g3fa_jax.models.batch_norm import BatchNorm
 from g3fa_jax.ops.antialias import kernel_from_buffer
 

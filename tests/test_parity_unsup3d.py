@@ -11,7 +11,7 @@ import pytest
 from conftest import fixture_state_dict, nchw_to_nhwc
 from g3fa_jax.convert.state_dict import state_dict_to_variables
 from g3fa_jax.models.inverse_renderer import unsup3d_depth_and_normal
-from g3fa_jax.models import build_unsup3d
+from g3fa_jax.models.networks import build_unsup3d
 from g3fa_jax.models.unsup3d import UNSUP3D_TRANSPOSED_CONVS
 
 

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 from g3fa_jax import checkpoint as ckpt
-from g3fa_jax.convert import arcface as arcface_convert
 from g3fa_jax.convert import lpips as lpips_convert
 from g3fa_jax.evaluation import pairs as pairs_lib
+from g3fa_jax.metrics import arcface as arcface_lib
 from g3fa_jax.metrics import lpips as lpips_lib
 from g3fa_jax.metrics import weights as weights_lib
 
@@ -94,7 +94,7 @@ def _random_lpips_alex(rng) -> dict[str, np.ndarray]:
 
 
 def _random_arcface(layers) -> dict:
-  return _random_variables(arcface_convert.arcface_template(layers), 7)
+  return _random_variables(arcface_lib.arcface_template(layers), 7)
 
 
 @pytest.fixture(scope='module')

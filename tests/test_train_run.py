@@ -130,7 +130,7 @@ def test_kill_and_resume_matches_one_uninterrupted_run(full_run, tmp_path, cache
 def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, cache_dir, full_run):
   del full_run  # Only for its compiled step in the cache.
   result = run_train(tmp_path, cache_dir, '--config.train.num_train_steps=4',
-                     '--config.train.checkpoint_every_steps=2', '--config.data.synthetic_nan_step=3')
+                     '--config.train.checkpoint_every_steps=2', '--config.data.toy_nan_step=3')
   assert result.returncode == 1
   assert re.search(r'step 3: non-finite .*generator_loss', result.stderr), result.stderr[-3000:]
   assert 'last good checkpoint is step 2' in result.stderr

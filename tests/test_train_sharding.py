@@ -23,8 +23,8 @@ import functools, json
 import jax
 import numpy as np
 from g3fa_jax import model_config
+from g3fa_jax.data import toy
 from g3fa_jax.train import optim, pretrained, sharding, state as state_lib, step as step_lib
-from g3fa_jax.train import synthetic_data
 
 assert jax.device_count() == 4, jax.devices()
 config = model_config.load_config('configs/tiny.py')
@@ -37,7 +37,7 @@ optimizers = optim.make_optimizers(config, steps_per_epoch=10)
 state0 = jax.device_get(jax.jit(functools.partial(state_lib.init_train_state, config, optimizers))(
     jax.random.PRNGKey(0)))
 frozen = pretrained.frozen_variables(config)
-batch = synthetic_data.SyntheticPairs(seed=0, num_videos=8, image_size=64,
+batch = toy.ToyPairs(seed=0, num_videos=8, image_size=64,
                                       batch_size=4).global_batch(0)
 step = functools.partial(step_lib.train_step, nets=step_lib.Networks.from_config(config),
                          settings=step_lib.StepSettings.from_config(config), optimizers=optimizers)

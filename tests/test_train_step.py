@@ -13,12 +13,12 @@ import optax
 import pytest
 
 from g3fa_jax import model_config
+from g3fa_jax.data import toy
 from g3fa_jax.train import checkpointing
 from g3fa_jax.train import optim
 from g3fa_jax.train import pretrained
 from g3fa_jax.train import state as state_lib
 from g3fa_jax.train import step as step_lib
-from g3fa_jax.train import synthetic_data
 from g3fa_jax.train import trainer
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / 'configs'
@@ -65,10 +65,10 @@ def test_schedule_lengths_from_dataset_size():
   assert trainer.schedule_lengths(config, num_examples=18) == (4, 7)
 
 
-def test_synthetic_batches_are_a_pure_function_of_seed_and_step():
+def test_toy_batches_are_a_pure_function_of_seed_and_step():
   kwargs = dict(seed=3, num_videos=5, image_size=64, batch_size=4)
-  a = synthetic_data.SyntheticPairs(**kwargs)
-  b = synthetic_data.SyntheticPairs(**kwargs)
+  a = toy.ToyPairs(**kwargs)
+  b = toy.ToyPairs(**kwargs)
   first = [next(a) for _ in range(3)]
   b.set_state({'step': 2})
   np.testing.assert_array_equal(next(b)['driving'], first[2]['driving'])
@@ -76,7 +76,7 @@ def test_synthetic_batches_are_a_pure_function_of_seed_and_step():
   assert first[0]['source'].shape == (4, 64, 64, 3) and first[0]['source'].dtype == np.float32
   assert 0 <= first[0]['source'].min() and first[0]['source'].max() <= 1
   # Two processes' rows make up the global batch.
-  halves = [synthetic_data.SyntheticPairs(**kwargs, process_index=i, process_count=2).local_batch(1)
+  halves = [toy.ToyPairs(**kwargs, process_index=i, process_count=2).local_batch(1)
             for i in range(2)]
   np.testing.assert_array_equal(np.concatenate([h['source'] for h in halves]),
                                 first[1]['source'])
@@ -153,7 +153,7 @@ def test_geometry_gradient_reaches_generator_only_when_differentiable(mode):
   state = jax.jit(functools.partial(state_lib.init_train_state, config, optimizers))(
       jax.random.PRNGKey(0))
   frozen = pretrained.frozen_variables(config)
-  batch = synthetic_data.SyntheticPairs(seed=0, num_videos=4, image_size=64,
+  batch = toy.ToyPairs(seed=0, num_videos=4, image_size=64,
                                         batch_size=2).global_batch(0)
   grads_fn = jax.jit(functools.partial(
       step_lib.generator_gradients, nets=step_lib.Networks.from_config(config),

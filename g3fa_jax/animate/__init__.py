@@ -2,7 +2,7 @@
 
   python -m g3fa_jax.animate --checkpoint DIR --source face.jpg --driving video.mp4 --out out.mp4
 
-`motion` (relative keypoint motion), `video` (reading images and videos, writing mp4 with the
-driving audio), `crop` (face crops and paste-back), `best_frame`, `side_by_side`, `pipeline`
-(the whole file-to-file job the CLI runs).
+`video` (reading images and videos through `g3fa_jax.media`, writing mp4 with the driving
+audio), `crop` (face crops and paste-back), `best_frame`, `side_by_side`, `pipeline` (the whole
+file-to-file job the CLI runs). The relative motion itself is `g3fa_jax.inference.motion`.
 """

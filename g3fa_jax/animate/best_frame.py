@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from g3fa_jax.animate import motion
+from g3fa_jax.inference import motion
 
 
 def normalized_pose(points: np.ndarray) -> np.ndarray:

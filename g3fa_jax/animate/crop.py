@@ -1,8 +1,9 @@
 """Face crops of the source and the driving video, and pasting the result back.
 
-The model sees square face crops (as in training, `data_prep`): the source crop is a square
-around its largest face; the driving crop is one stable square for the whole clip (the union of the
-main face boxes of frames sampled over it, FOMM's crop-video recipe), so the camera does not jump.
+The model sees square face crops, made with the geometry of the training data's
+(`g3fa_jax.media.crop`): the source crop is a square around its largest face; the driving crop is
+one stable square for the whole clip (the union of the main face boxes of frames sampled over it,
+FOMM's crop-video recipe), so the camera does not jump.
 Boxes are [x0, y0, x1, y1] in frame pixels. The detector is MTCNN (`g3fa_jax.face`).
 """
 
@@ -13,8 +14,8 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from data_prep import crop as crop_lib
 from g3fa_jax.animate.errors import NoFaceError
+from g3fa_jax.media import crop as crop_lib
 
 # The margin around the face box, a fraction of its size on every side (data_prep's default, so
 # crops frame the face as the training data does).

@@ -22,7 +22,7 @@ from g3fa_jax.animate import crop as crop_lib
 from g3fa_jax.animate import side_by_side
 from g3fa_jax.animate import video
 from g3fa_jax.animate.errors import CheckpointKindError
-from g3fa_jax.convert.state_dict import CheckpointMismatchError
+from g3fa_jax.checkpoint import CheckpointMismatchError
 
 
 @dataclasses.dataclass

@@ -18,11 +18,12 @@ import av
 import numpy as np
 from PIL import Image
 
-from data_prep import video_io
 from g3fa_jax.animate.errors import MediaError
+from g3fa_jax.media import video_io
 
-IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp', '.tif', '.tiff')
-DEFAULT_FPS = fractions.Fraction(25)
+# A single image input (a source portrait, or a one-frame driving input).
+IMAGE_EXTENSIONS = video_io.IMAGE_EXTENSIONS + ('.webp', '.tif', '.tiff')
+DEFAULT_FPS = fractions.Fraction(video_io.DEFAULT_FPS)
 # Audio codecs the mp4 muxer accepts as they are.
 MP4_AUDIO_CODECS = ('aac', 'mp3', 'alac', 'opus', 'flac', 'ac3', 'eac3')
 
@@ -41,11 +42,6 @@ class MediaInfo:
   fps: fractions.Fraction
   num_frames: int | None
   has_audio: bool
-
-
-def _reason(e: BaseException) -> str:
-  text = str(e).strip()
-  return f'{type(e).__name__}: {text.splitlines()[0]}' if text else type(e).__name__
 
 
 def media_kind(path: str | os.PathLike) -> str:
@@ -67,7 +63,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     with Image.open(path) as image:
       return np.asarray(image.convert('RGB'))
   except (OSError, ValueError, Image.DecompressionBombError) as e:
-    raise MediaError(f'{path}: not a readable image ({_reason(e)})') from e
+    raise MediaError(f'{path}: not a readable image ({video_io.error_line(e)})') from e
 
 
 def probe(path: str | os.PathLike) -> MediaInfo:
@@ -86,7 +82,7 @@ def probe(path: str | os.PathLike) -> MediaInfo:
       return MediaInfo('video', fractions.Fraction(rate) if rate else DEFAULT_FPS,
                        int(stream.frames) or None, bool(container.streams.audio))
   except (av.FFmpegError, OSError) as e:
-    raise MediaError(f'{path}: not a readable video ({_reason(e)})') from e
+    raise MediaError(f'{path}: not a readable video ({video_io.error_line(e)})') from e
 
 
 def iter_frames(path: str | os.PathLike, max_frames: int = 0) -> Iterator[np.ndarray]:
@@ -169,7 +165,7 @@ class Mp4Writer:
     try:
       source = av.open(str(path))
     except (av.FFmpegError, OSError) as e:
-      raise MediaError(f'{path}: cannot read its audio ({_reason(e)})') from e
+      raise MediaError(f'{path}: cannot read its audio ({video_io.error_line(e)})') from e
     if not source.streams.audio:
       source.close()
       return

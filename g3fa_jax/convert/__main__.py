@@ -16,7 +16,6 @@ from g3fa_jax import model_config
 from g3fa_jax.convert import arcface as arcface_convert
 from g3fa_jax.convert import inception as inception_convert
 from g3fa_jax.convert import lpips as lpips_convert
-from g3fa_jax.convert import state_dict as sd
 from g3fa_jax.convert import torch_io
 
 
@@ -76,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
   args = parser.parse_args(argv)
   try:
     print(COMMANDS[args.command][0](args))
-  except (torch_io.CheckpointReadError, sd.CheckpointMismatchError, FileNotFoundError,
+  except (torch_io.CheckpointReadError, ckpt.CheckpointMismatchError, FileNotFoundError,
           ValueError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2

@@ -16,32 +16,11 @@ import os
 import re
 from typing import Any, Mapping, Sequence
 
-import jax
-import jax.numpy as jnp
-import ml_collections
 
 from g3fa_jax.convert import state_dict as sd
 from g3fa_jax.convert import torch_io
 from g3fa_jax.metrics import arcface as arcface_lib
 from g3fa_jax.metrics import weights as weights_lib
-
-NAME = 'arcface'
-
-
-def make_command(out: str) -> str:
-  return f'python -m g3fa_jax.convert arcface --checkpoint backbone.pth --out {out}'
-
-
-def arcface_template(layers: Sequence[int], num_features: int = 512) -> dict[str, Any]:
-  """Shapes of `IResNet(layers, num_features)`'s variables."""
-  x = jnp.zeros((1, arcface_lib.INPUT_SIZE, arcface_lib.INPUT_SIZE, 3), jnp.float32)
-  module = arcface_lib.IResNet(tuple(layers), num_features)
-  return dict(jax.eval_shape(module.init, jax.random.PRNGKey(0), x))
-
-
-def template_from_info(info: ml_collections.ConfigDict) -> dict[str, Any]:
-  return arcface_template(tuple(info.layers), int(info.num_features))
-
 
 def architecture(state_dict: Mapping[str, Any], *, source: str) -> tuple[tuple[int, ...], int]:
   """(blocks per stage, embedding size) of an IResNet state dict."""
@@ -71,8 +50,8 @@ def arcface_to_variables(state_dict: Mapping[str, Any], *, source: str
   # PReLU slopes are `weight` in PyTorch; `alpha` here.
   renamed = {(k[:-len('weight')] + 'alpha' if k.endswith('prelu.weight') else k): v
              for k, v in state_dict.items()}
-  variables = sd.state_dict_to_variables(renamed, arcface_template(layers, num_features),
-                                         source=source)
+  variables = sd.state_dict_to_variables(
+      renamed, arcface_lib.arcface_template(layers, num_features), source=source)
   arch = next((name for name, spec in arcface_lib.ARCHS.items() if spec == layers), 'custom')
   return variables, {'layers': list(layers), 'num_features': num_features, 'arch': arch}
 
@@ -93,6 +72,6 @@ def read_arcface_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Any], di
 def convert(args: argparse.Namespace) -> str:
   """`python -m g3fa_jax.convert arcface --checkpoint backbone.pth --out DIR`."""
   variables, info = read_arcface_checkpoint(args.checkpoint)
-  step_dir = weights_lib.save_metric_weights(args.out, NAME, variables, info,
+  step_dir = weights_lib.save_metric_weights(args.out, arcface_lib.NAME, variables, info,
                                              source=f'insightface ArcFace {args.checkpoint}')
   return f'wrote ArcFace ({info["arch"]}, {info["num_features"]}-d) to {step_dir}'

@@ -15,33 +15,11 @@ import argparse
 import os
 from typing import Any, Mapping
 
-import jax
-import jax.numpy as jnp
-import ml_collections
 
 from g3fa_jax.convert import state_dict as sd
 from g3fa_jax.convert import torch_io
 from g3fa_jax.metrics import inception as inception_lib
 from g3fa_jax.metrics import weights as weights_lib
-
-NAME = 'inception'
-WEIGHTS_FILE = 'pt_inception-2015-12-05-6726825d.pth'
-
-
-def make_command(out: str) -> str:
-  return f'python -m g3fa_jax.convert inception --checkpoint {WEIGHTS_FILE} --out {out}'
-
-
-def inception_template() -> dict[str, Any]:
-  """Shapes of `FidInceptionV3`'s variables (params and batch_stats)."""
-  x = jnp.zeros((1, 75, 75, 3), jnp.float32)
-  return dict(jax.eval_shape(inception_lib.FidInceptionV3().init, jax.random.PRNGKey(0), x))
-
-
-def template_from_info(info: ml_collections.ConfigDict) -> dict[str, Any]:
-  del info
-  return inception_template()
-
 
 def inception_to_variables(state_dict: Mapping[str, Any], *, source: str) -> dict[str, Any]:
   """Maps the pytorch-fid state dict (numpy values) onto `FidInceptionV3`'s variables."""
@@ -51,7 +29,7 @@ def inception_to_variables(state_dict: Mapping[str, Any], *, source: str) -> dic
     raise torch_io.CheckpointReadError(
         f'{source}: not an Inception-v3 state dict (no Conv2d_1a_3x3.conv.weight; keys: {keys})')
   unused = [k for k in state_dict if k.startswith(('fc.', 'AuxLogits.'))]
-  return sd.state_dict_to_variables(state_dict, inception_template(), source=source,
+  return sd.state_dict_to_variables(state_dict, inception_lib.inception_template(), source=source,
                                     ignored=unused)
 
 
@@ -68,6 +46,6 @@ def read_inception_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 def convert(args: argparse.Namespace) -> str:
   """`python -m g3fa_jax.convert inception --checkpoint pt_inception-....pth --out DIR`."""
   variables = read_inception_checkpoint(args.checkpoint)
-  step_dir = weights_lib.save_metric_weights(args.out, NAME, variables, {},
+  step_dir = weights_lib.save_metric_weights(args.out, inception_lib.NAME, variables, {},
                                              source=f'pytorch-fid Inception {args.checkpoint}')
   return f'wrote the FID Inception to {step_dir}'

@@ -26,35 +26,12 @@ import tempfile
 import zipfile
 from typing import Any, Mapping, Sequence
 
-import jax
-import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
 from g3fa_jax.convert import state_dict as sd
 from g3fa_jax.convert import torch_io
 from g3fa_jax.metrics import lpips as lpips_lib
 from g3fa_jax.metrics import weights as weights_lib
-
-NAME = 'lpips'
-
-
-def make_command(net: str, out: str) -> str:
-  """The command that writes LPIPS weights of variant `net` into `out`."""
-  heads = {'alex': 'alex.pth', 'vgg': 'vgg.pth'}[net]
-  return (f'python -m g3fa_jax.convert lpips --checkpoint '
-          f'{lpips_lib.BACKBONE_FILES[net]},{heads} --out {out}')
-
-
-def lpips_template(net: str) -> dict[str, Any]:
-  """Shapes of the Flax `Lpips(net)` variables (independent of the image size)."""
-  x = jnp.zeros((1, 64, 64, 3), jnp.float32)
-  return dict(jax.eval_shape(lpips_lib.Lpips(net).init, jax.random.PRNGKey(0), x, x))
-
-
-def template_from_info(info: ml_collections.ConfigDict) -> dict[str, Any]:
-  return lpips_template(info.net)
-
 
 def _backbone_net(state_dict: Mapping[str, Any]) -> str | None:
   w = state_dict.get('features.0.weight')
@@ -80,7 +57,7 @@ def lpips_to_variables(backbone: Mapping[str, Any], heads: Mapping[str, Any], *,
 
   Raises:
     torch_io.CheckpointReadError: not an AlexNet/VGG16 backbone and LPIPS heads, or a mixed pair.
-    sd.CheckpointMismatchError: right kind of file but wrong shapes or keys.
+    g3fa_jax.checkpoint.CheckpointMismatchError: right kind of file but wrong shapes or keys.
   """
   backbone, heads = sd.strip_prefix(backbone), sd.strip_prefix(heads)
   net, head_net = _backbone_net(backbone), _heads_net(heads)
@@ -96,7 +73,7 @@ def lpips_to_variables(backbone: Mapping[str, Any], heads: Mapping[str, Any], *,
   built = {f'features.{i}.' for i in lpips_lib.NETS[net]['convs']}
   unused = [k for k in backbone if not any(k.startswith(p) for p in built)]
   merged = {**backbone, **heads}
-  variables = sd.state_dict_to_variables(merged, lpips_template(net), source=source,
+  variables = sd.state_dict_to_variables(merged, lpips_lib.lpips_template(net), source=source,
                                          ignored=unused)
   return variables, net
 
@@ -151,6 +128,6 @@ def convert(args: argparse.Namespace) -> str:
   """`python -m g3fa_jax.convert lpips --checkpoint BACKBONE.pth,HEADS.pth --out DIR`."""
   paths = [p for p in args.checkpoint.split(',') if p]
   variables, net = read_lpips_checkpoints(paths)
-  step_dir = weights_lib.save_metric_weights(args.out, NAME, variables, {'net': net},
+  step_dir = weights_lib.save_metric_weights(args.out, lpips_lib.NAME, variables, {'net': net},
                                              source=f'LPIPS {net}: {args.checkpoint}')
   return f'wrote LPIPS ({net}) to {step_dir}'

@@ -9,6 +9,7 @@ import ml_collections
 
 import numpy as np
 
+from g3fa_jax import checkpoint as ckpt
 from g3fa_jax.convert import state_dict as sd
 from g3fa_jax.convert import torch_io
 from g3fa_jax.models import networks
@@ -38,7 +39,7 @@ def _check_antialias_buffer(name: str, state_dict: Mapping[str, Any],
     expected = antialias.gaussian_kernel(scale) if scale != 1 else None
     if (expected is None or buffer.shape[-2:] != expected.shape
         or not np.allclose(buffer, expected[None, None], atol=1e-3)):
-      raise sd.CheckpointMismatchError(
+      raise ckpt.CheckpointMismatchError(
           f'{source} [{name}]: its anti-alias kernel {key} {buffer.shape} is not the one of '
           f'scale_factor {scale}; pass the config the checkpoint was trained with (--config)')
 

@@ -25,11 +25,9 @@ from typing import Any, Collection, Mapping
 import numpy as np
 from flax import traverse_util
 
+from g3fa_jax.checkpoint import CheckpointMismatchError
+
 _MAX_LISTED = 6
-
-
-class CheckpointMismatchError(ValueError):
-  """A checkpoint does not fit the model built from the config (other architecture or size)."""
 
 
 def flax_module_path(torch_module_path: str) -> str:

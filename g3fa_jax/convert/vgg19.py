@@ -6,18 +6,9 @@ from __future__ import annotations
 import os
 from typing import Any, Mapping
 
-import jax
-import jax.numpy as jnp
-
 from g3fa_jax.convert import state_dict as sd
 from g3fa_jax.convert import torch_io
 from g3fa_jax.models import vgg19 as vgg19_lib
-
-
-def vgg19_template() -> dict[str, Any]:
-  """Shapes of the Flax `Vgg19` variables (independent of the image size)."""
-  x = jnp.zeros((1, 32, 32, 3), jnp.float32)
-  return dict(jax.eval_shape(vgg19_lib.Vgg19().init, jax.random.PRNGKey(0), x))
 
 
 def _unused_keys(state_dict: Mapping[str, Any]) -> list[str]:
@@ -40,11 +31,11 @@ def vgg19_to_variables(state_dict: Mapping[str, Any], *, source: str) -> dict[st
 
   Raises:
     torch_io.CheckpointReadError: the state dict is not a VGG one (no `features.0.weight`).
-    sd.CheckpointMismatchError: a VGG of another depth or width (e.g. vgg16, vgg19_bn).
+    g3fa_jax.checkpoint.CheckpointMismatchError: a VGG of another depth or width (e.g. vgg16, vgg19_bn).
   """
   state_dict = sd.strip_prefix(state_dict)
   _check_is_vgg(state_dict, source)
-  return sd.state_dict_to_variables(state_dict, vgg19_template(), source=source,
+  return sd.state_dict_to_variables(state_dict, vgg19_lib.vgg19_template(), source=source,
                                     ignored=_unused_keys(state_dict))
 
 

@@ -8,7 +8,7 @@ B is the per-process batch, `global_batch_size / jax.process_count()`; every pro
 disjoint part of the split (grain `ShardByJaxProcess`). Per epoch every clip (or, with
 `id_sampling`, every identity) gives one pair of two different random frames. Batches are a pure
 function of (data, seed, settings, process index), whatever the worker count, and the iterator's
-position is saved and restored with the training checkpoint (`g3fa_jax.data.checkpoint`).
+position is saved and restored with the training checkpoint (`g3fa_jax.train.checkpointing`).
 """
 
 from __future__ import annotations

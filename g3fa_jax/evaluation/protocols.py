@@ -22,11 +22,11 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from g3fa_jax.animate import motion
 from g3fa_jax.evaluation import accumulators
 from g3fa_jax.evaluation import samples as samples_lib
 from g3fa_jax.evaluation.suite import MetricSuite, Unavailable
 from g3fa_jax.evaluation.videos import VideoSet
+from g3fa_jax.inference import motion
 from g3fa_jax.metrics import akd
 from g3fa_jax.metrics import csim as csim_lib
 from g3fa_jax.metrics import fid as fid_lib

@@ -17,9 +17,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from g3fa_jax.convert import arcface as arcface_convert
-from g3fa_jax.convert import inception as inception_convert
-from g3fa_jax.convert import lpips as lpips_convert
+from g3fa_jax import checkpoint as ckpt
 from g3fa_jax.metrics import akd
 from g3fa_jax.metrics import arcface
 from g3fa_jax.metrics import csim
@@ -28,11 +26,6 @@ from g3fa_jax.metrics import lpips
 from g3fa_jax.metrics import pixel
 from g3fa_jax.metrics import ssim
 from g3fa_jax.metrics import weights as weights_lib
-
-MTCNN_COMMAND = ('pip download --no-deps facenet-pytorch==2.6.0 -d /tmp/fnp && python -m '
-                 'g3fa_jax.convert.mtcnn --wheel /tmp/fnp/facenet_pytorch-2.6.0-py3-none-any.whl '
-                 '--out g3fa_jax/face/mtcnn_weights.npz')
-
 
 @dataclasses.dataclass(frozen=True)
 class Unavailable:
@@ -50,7 +43,7 @@ def weights_path(cfg: ml_collections.ConfigDict, name: str) -> pathlib.Path:
 def _load(directory, name, template_fn, command):
   try:
     return weights_lib.load_metric_weights(directory, name, template_fn, command), None
-  except weights_lib.MissingWeightsError as e:
+  except ckpt.MissingCheckpointError as e:
     return None, Unavailable(str(e), command)
 
 
@@ -89,8 +82,8 @@ class MetricSuite:
       if net not in lpips.NETS:
         raise ValueError(f'eval.lpips_nets: unknown LPIPS net {net!r} (known: alex, vgg)')
       path = weights_path(cfg, f'lpips_{net}')
-      loaded, missing = _load(path, lpips_convert.NAME, lpips_convert.template_from_info,
-                              lpips_convert.make_command(net, str(path)))
+      loaded, missing = _load(path, lpips.NAME, lpips.template_from_info,
+                              lpips.make_command(net, str(path)))
       if missing:
         unavailable[f'lpips_{net}'] = missing
       else:
@@ -98,14 +91,14 @@ class MetricSuite:
           raise ValueError(f'{path}: holds LPIPS {loaded[1].get("net")!r} weights, not {net!r}')
         lpips_variables[net] = jax.device_put(loaded[0])
     path = weights_path(cfg, 'inception')
-    loaded, missing = _load(path, inception_convert.NAME, inception_convert.template_from_info,
-                            inception_convert.make_command(str(path)))
+    loaded, missing = _load(path, inception.NAME, inception.template_from_info,
+                            inception.make_command(str(path)))
     inception_variables = None if missing else jax.device_put(loaded[0])
     if missing:
       unavailable['fid'] = missing
     path = weights_path(cfg, 'arcface')
-    loaded, missing = _load(path, arcface_convert.NAME, arcface_convert.template_from_info,
-                            arcface_convert.make_command(str(path)))
+    loaded, missing = _load(path, arcface.NAME, arcface.template_from_info,
+                            arcface.make_command(str(path)))
     arcface_weights = None if missing else (jax.device_put(loaded[0]), loaded[1])
     if missing:
       unavailable['csim'] = missing
@@ -113,7 +106,7 @@ class MetricSuite:
       detector = akd.default_batch_detector()
     except FileNotFoundError as e:
       detector = None
-      unavailable['akd'] = Unavailable(str(e), MTCNN_COMMAND)
+      unavailable['akd'] = Unavailable(str(e), akd.MAKE_COMMAND)
     for name, why in unavailable.items():
       logging.warning('%s not computed: %s', name, why.reason)
     return cls(lpips_variables=lpips_variables, inception_variables=inception_variables,

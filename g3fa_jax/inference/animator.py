@@ -12,7 +12,7 @@ import ml_collections
 import numpy as np
 
 from g3fa_jax import checkpoint as ckpt
-from g3fa_jax.animate import motion
+from g3fa_jax.inference import motion
 from g3fa_jax.inference.images import as_image_batch
 from g3fa_jax.models import networks
 
@@ -43,13 +43,10 @@ class Animator:
     `directory` is a checkpoint root (the latest step is used unless `step` is given) or one step
     folder, as written by `python -m g3fa_jax.convert official` or by training.
     """
-    items, meta = ckpt.restore_items(directory, ('kp_detector', 'generator'), step)
-    config = ml_collections.ConfigDict(meta['config'])
-    variables = {
-        name: ckpt.check_against_template(
-            items[name], networks.variables_template(name, config), source=f'{directory} [{name}]')
-        for name in items}
-    return cls(config, variables['kp_detector'], variables['generator'])
+    variables, meta = ckpt.restore_networks(directory, ('kp_detector', 'generator'),
+                                            networks.variables_template, step=step)
+    return cls(ml_collections.ConfigDict(meta['config']), variables['kp_detector'],
+               variables['generator'])
 
   def keypoints(self, images) -> dict[str, jax.Array]:
     """images (B, H, W, 3) in [0, 1] -> {'value': (B, K, 2), 'jacobian': (B, K, 2, 2)}."""

@@ -31,12 +31,9 @@ class InverseRenderer:
   def from_checkpoint(cls, directory: str | os.PathLike,
                       step: int | None = None) -> 'InverseRenderer':
     """Restores the depth network written by `python -m g3fa_jax.convert unsup3d` (or training)."""
-    items, meta = ckpt.restore_items(directory, ('unsup3d',), step)
-    config = ml_collections.ConfigDict(meta['config'])
-    variables = ckpt.check_against_template(
-        items['unsup3d'], networks.variables_template('unsup3d', config),
-        source=f'{directory} [unsup3d]')
-    return cls(config, variables)
+    variables, meta = ckpt.restore_networks(directory, ('unsup3d',), networks.variables_template,
+                                            step=step)
+    return cls(ml_collections.ConfigDict(meta['config']), variables['unsup3d'])
 
   def depth_and_normal(self, images) -> tuple[np.ndarray, np.ndarray]:
     """images (B, H, W, 3) in [0, 1] -> depth (B, H, W, 1) in [min_depth, max_depth] and unit

@@ -14,6 +14,10 @@ import numpy as np
 
 # images (B, H, W, 3) in [0, 1] -> per image (boxes, probs, landmarks (N, 5, 2)), best first.
 BatchDetector = Callable[[np.ndarray], Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]]
+# The command that writes the shipped MTCNN weights (when they are absent from a checkout).
+MAKE_COMMAND = ('pip download --no-deps facenet-pytorch==2.6.0 -d /tmp/fnp && python -m '
+                'g3fa_jax.convert.mtcnn --wheel /tmp/fnp/facenet_pytorch-2.6.0-py3-none-any.whl '
+                '--out g3fa_jax/face/mtcnn_weights.npz')
 
 
 def default_batch_detector() -> BatchDetector:

@@ -14,11 +14,12 @@ Flax names mirror `backbone.pth`: `layer3.12.conv2.weight` -> `params/layer3_12/
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import ml_collections
 
 INPUT_SIZE = 112
 BN_EPS = 1e-5
@@ -104,3 +105,24 @@ def embed(variables, faces: jax.Array, layers: Sequence[int], num_features: int 
   """Unit-length ArcFace embeddings of aligned faces (B, 112, 112, 3) in [0, 1] -> (B, d)."""
   e = IResNet(tuple(layers), num_features).apply(variables, preprocess(faces))
   return e / jnp.maximum(jnp.linalg.norm(e, axis=-1, keepdims=True), 1e-12)
+
+
+# Its converted weights (`python -m g3fa_jax.convert arcface`, restored by `weights`).
+NAME = 'arcface'
+
+
+def make_command(out: str) -> str:
+  """The command that writes ArcFace weights into `out`."""
+  return f'python -m g3fa_jax.convert arcface --checkpoint backbone.pth --out {out}'
+
+
+def arcface_template(layers: Sequence[int], num_features: int = 512) -> dict[str, Any]:
+  """Shapes of `IResNet(layers, num_features)`'s variables."""
+  x = jnp.zeros((1, INPUT_SIZE, INPUT_SIZE, 3), jnp.float32)
+  module = IResNet(tuple(layers), num_features)
+  return dict(jax.eval_shape(module.init, jax.random.PRNGKey(0), x))
+
+
+def template_from_info(info: ml_collections.ConfigDict) -> dict[str, Any]:
+  """The template of the depth and embedding size stored in the weights' info."""
+  return arcface_template(tuple(info.layers), int(info.num_features))

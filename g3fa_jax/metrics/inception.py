@@ -13,11 +13,12 @@ Flax names mirror the state dict: `Mixed_6b.branch7x7_2.conv.weight` ->
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import ml_collections
 
 from g3fa_jax.ops import resize
 
@@ -177,3 +178,25 @@ def preprocess(images: jax.Array) -> jax.Array:
 def fid_features(variables, images: jax.Array) -> jax.Array:
   """Pool3 features of images (B, H, W, 3) in [0, 1] -> (B, 2048), as pytorch-fid computes them."""
   return FidInceptionV3().apply(variables, preprocess(images))
+
+
+# Its converted weights (`python -m g3fa_jax.convert inception`, restored by `weights`).
+NAME = 'inception'
+WEIGHTS_FILE = 'pt_inception-2015-12-05-6726825d.pth'
+
+
+def make_command(out: str) -> str:
+  """The command that writes the FID Inception weights into `out`."""
+  return f'python -m g3fa_jax.convert inception --checkpoint {WEIGHTS_FILE} --out {out}'
+
+
+def inception_template() -> dict[str, Any]:
+  """Shapes of `FidInceptionV3`'s variables (params and batch_stats)."""
+  x = jnp.zeros((1, 75, 75, 3), jnp.float32)
+  return dict(jax.eval_shape(FidInceptionV3().init, jax.random.PRNGKey(0), x))
+
+
+def template_from_info(info: ml_collections.ConfigDict) -> dict[str, Any]:
+  """The template (one architecture: the info is not needed)."""
+  del info
+  return inception_template()

@@ -13,9 +13,12 @@ the package's `lpips/weights/v0.1/alex.pth` / `vgg.pth` (keys `lin<k>.model.1.we
 
 from __future__ import annotations
 
+from typing import Any
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 
 SHIFT = np.array([-0.030, -0.088, -0.188], np.float32)
@@ -103,3 +106,25 @@ class Lpips(nn.Module):
       diff = jnp.square(_normalize(f[:batch]) - _normalize(f[batch:]))
       total = total + jnp.mean(LinearHead(name=f'lin{k}')(diff), axis=(1, 2, 3))
     return total
+
+
+# Its converted weights (`python -m g3fa_jax.convert lpips`, restored by `weights`).
+NAME = 'lpips'
+
+
+def make_command(net: str, out: str) -> str:
+  """The command that writes LPIPS weights of variant `net` into `out`."""
+  heads = {'alex': 'alex.pth', 'vgg': 'vgg.pth'}[net]
+  return (f'python -m g3fa_jax.convert lpips --checkpoint '
+          f'{BACKBONE_FILES[net]},{heads} --out {out}')
+
+
+def lpips_template(net: str) -> dict[str, Any]:
+  """Shapes of the Flax `Lpips(net)` variables (independent of the image size)."""
+  x = jnp.zeros((1, 64, 64, 3), jnp.float32)
+  return dict(jax.eval_shape(Lpips(net).init, jax.random.PRNGKey(0), x, x))
+
+
+def template_from_info(info: ml_collections.ConfigDict) -> dict[str, Any]:
+  """The template of the variant stored in the weights' info (`{'net': 'alex' | 'vgg'}`)."""
+  return lpips_template(info.net)

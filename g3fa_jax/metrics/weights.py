@@ -3,7 +3,9 @@
 `python -m g3fa_jax.convert <lpips|inception|arcface> --checkpoint ... --out DIR` writes step 0 of
 an orbax checkpoint (the project's layout, `g3fa_jax.checkpoint`) with one item, the network's
 Flax variables, and in its config JSON `{'metric_network': name, ...}` (e.g. the LPIPS backbone or
-the ArcFace depth), so a folder restores without knowing how it was made.
+the ArcFace depth), so a folder restores without knowing how it was made. Each network's module
+(`lpips`, `inception`, `arcface`) holds its item `NAME`, its template and the command that makes
+its folder (`make_command`).
 """
 
 from __future__ import annotations
@@ -15,10 +17,6 @@ from typing import Any, Callable, Mapping
 import ml_collections
 
 from g3fa_jax import checkpoint as ckpt
-
-
-class MissingWeightsError(FileNotFoundError):
-  """A metric's converted weights are absent; the message says how to make them."""
 
 
 def save_metric_weights(out: str | os.PathLike, name: str, variables: Any,
@@ -43,19 +41,12 @@ def load_metric_weights(directory: str | os.PathLike, name: str,
     (variables as numpy arrays, info dict as stored).
 
   Raises:
-    MissingWeightsError: no such folder or no checkpoint in it.
+    g3fa_jax.checkpoint.MissingCheckpointError: no such folder or no checkpoint in it.
   """
-  path = pathlib.Path(directory).expanduser()
-  if not path.is_dir():
-    raise MissingWeightsError(f'{path}: no converted {name} weights; make them with: '
-                              f'{make_command}')
-  try:
-    items, meta = ckpt.restore_items(path, (name,))
-  except FileNotFoundError as e:
-    raise MissingWeightsError(f'{e}; make them with: {make_command}') from e
-  info = dict(meta['config'])
-  if info.get('metric_network') != name:
-    raise ValueError(f'{path}: holds {info.get("metric_network")!r} weights, not {name!r}')
-  template = template_fn(ml_collections.ConfigDict(info))
-  variables = ckpt.check_against_template(items[name], template, source=f'{path} [{name}]')
-  return variables, info
+  def template(item: str, info: ml_collections.ConfigDict) -> Any:
+    if info.get('metric_network') != item:
+      raise ValueError(f'{directory}: holds {info.get("metric_network")!r} weights, not {item!r}')
+    return template_fn(info)
+
+  variables, meta = ckpt.restore_networks(directory, (name,), template, make_command=make_command)
+  return variables[name], dict(meta['config'])

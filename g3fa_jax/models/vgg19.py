@@ -9,6 +9,8 @@ network (features 30, 32, 34) come after relu5_1 and are not built.
 
 from __future__ import annotations
 
+from typing import Any
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -59,3 +61,9 @@ class Vgg19(nn.Module):
       if index in _OUTPUT_AFTER:
         features.append(out)
     return features
+
+
+def vgg19_template() -> dict[str, Any]:
+  """Shapes of the Flax `Vgg19` variables (independent of the image size)."""
+  x = jnp.zeros((1, 32, 32, 3), jnp.float32)
+  return dict(jax.eval_shape(Vgg19().init, jax.random.PRNGKey(0), x))

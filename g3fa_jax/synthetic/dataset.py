@@ -1,5 +1,5 @@
 """Synthetic talking-head clips as records of the project's data format (no file I/O here; the
-shards are written by `data_prep/synthetic.py`).
+shards are written by `writer.py`).
 
 Each clip becomes one record exactly like a prepared real clip (`g3fa_jax.data.records`), so the
 training pipeline reads it unchanged, with the ground truth where the real data keeps its

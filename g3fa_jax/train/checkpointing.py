@@ -7,8 +7,14 @@ Each step folder of `WORKDIR/checkpoints` holds
   train_state:    {'step', 'rng'}
   data_iterator:  the input iterator's position (grain: one JSON per process)
   config:         JSON {'format', 'format_version', 'items', 'source', 'config': the run config}
+                  (`g3fa_jax.checkpoint.metadata`)
 so `g3fa_jax.Animator.from_checkpoint(WORKDIR/checkpoints)` opens a training checkpoint, and a
 resumed run continues at the exact step, with the same RNG and data order.
+
+The input iterator's position is one more item of the step, saved and restored with the orbax
+args of its source (`g3fa_jax.train.input_pipeline`): for grain shards `grain_save_args` /
+`grain_restore_args`, which write one small JSON per process (`process_<i>-of-<n>.json`: the
+sampler position and seed), so every host resumes its own shard exactly where it stopped.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import os
 import pathlib
 from typing import Any, Optional
 
+import grain
 import jax
 import ml_collections
 import orbax.checkpoint as ocp
@@ -31,6 +38,16 @@ OPT_STATE_ITEM = 'opt_state'
 TRAIN_STATE_ITEM = 'train_state'
 DATA_ITEM = 'data_iterator'
 SOURCE = 'g3fa-jax training'
+
+
+def grain_save_args(iterator: grain.DatasetIterator) -> Any:
+  """grain's orbax save args for the `data_iterator` item of a grain iterator."""
+  return grain.checkpoint.CheckpointSave(iterator)
+
+
+def grain_restore_args(iterator: grain.DatasetIterator) -> Any:
+  """grain's orbax restore args; restoring sets the given iterator's state in place."""
+  return grain.checkpoint.CheckpointRestore(iterator)
 
 
 def checkpoint_dir(workdir: str | os.PathLike) -> pathlib.Path:
@@ -67,14 +84,9 @@ def save(manager: ocp.CheckpointManager, state: TrainState, config: ml_collectio
   """
   step = int(jax.device_get(state.step))
   items = sharding.to_host(_items(state))
-  names = sorted(items) + ([DATA_ITEM] if data_args is not None else [])
-  meta = {'format': ckpt.FORMAT, 'format_version': ckpt.FORMAT_VERSION, 'items': names,
-          'source': SOURCE, 'config': config.to_dict()}
-  args = {name: ocp.args.StandardSave(tree) for name, tree in items.items()}
-  if data_args is not None:
-    args[DATA_ITEM] = data_args
-  args[ckpt.CONFIG_ITEM] = ocp.args.JsonSave(meta)
-  manager.save(step, args=ocp.args.Composite(**args), force=True)
+  extra = {DATA_ITEM: data_args} if data_args is not None else {}
+  meta = ckpt.metadata(sorted(items) + list(extra), config.to_dict(), SOURCE)
+  ckpt.save_step(manager, step, items, meta, extra)
 
 
 def restore(manager: ocp.CheckpointManager, abstract_state: TrainState,
@@ -90,10 +102,7 @@ def restore(manager: ocp.CheckpointManager, abstract_state: TrainState,
   step = manager.latest_step() if step is None else step
   if step is None:
     raise FileNotFoundError(f'{manager.directory}: no checkpoint to restore')
-  meta = manager.restore(step, args=ocp.args.Composite(
-      **{ckpt.CONFIG_ITEM: ocp.args.JsonRestore()}))[ckpt.CONFIG_ITEM]
-  if not isinstance(meta, dict) or meta.get('format') != ckpt.FORMAT:
-    raise ValueError(f'{manager.directory}/{step}: not a {ckpt.FORMAT} checkpoint')
+  meta = ckpt.read_metadata(manager, step)
   abstract_items = _items(abstract_state)
   missing = sorted(set(abstract_items) - set(meta['items']))
   if missing:

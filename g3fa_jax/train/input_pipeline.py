@@ -3,8 +3,8 @@
 `config.data.name` picks the source:
 - 'shards': prepared ArrayRecord shards through grain (`g3fa_jax.data`, `config.data.data_dir`);
   the iterator position is saved per process by grain's orbax handler.
-- 'synthetic': in-memory moving shapes (`synthetic_data.py`), a pure function of (seed, step);
-  for tests and smoke runs.
+- 'toy': in-memory moving ellipses (`g3fa_jax.data.toy`), a pure function of (seed, step); for
+  tests and smoke runs.
 """
 
 from __future__ import annotations
@@ -17,9 +17,12 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
-from g3fa_jax.train import synthetic_data
+from g3fa_jax import data as data_lib
+from g3fa_jax.data import index as index_lib
+from g3fa_jax.data import toy
+from g3fa_jax.train import checkpointing
 
-SOURCES = ('shards', 'synthetic')
+SOURCES = ('shards', 'toy')
 
 
 @dataclasses.dataclass
@@ -35,12 +38,12 @@ class TrainInput:
   load: Callable[[Any], None]
 
 
-def _synthetic(config: ml_collections.ConfigDict, global_batch_size: int) -> TrainInput:
-  pairs = synthetic_data.SyntheticPairs(
-      seed=config.seed, num_videos=config.data.synthetic_num_videos,
+def _toy(config: ml_collections.ConfigDict, global_batch_size: int) -> TrainInput:
+  pairs = toy.ToyPairs(
+      seed=config.seed, num_videos=config.data.toy_num_videos,
       image_size=config.image_size, batch_size=global_batch_size,
       process_index=jax.process_index(), process_count=jax.process_count(),
-      nan_step=int(config.data.get('synthetic_nan_step', -1)))
+      nan_step=int(config.data.get('toy_nan_step', -1)))
   return TrainInput(iterator=pairs, num_examples=len(pairs),
                     save_args=lambda: ocp.args.JsonSave(pairs.get_state()),
                     restore_args=ocp.args.JsonRestore,
@@ -48,9 +51,6 @@ def _synthetic(config: ml_collections.ConfigDict, global_batch_size: int) -> Tra
 
 
 def _shards(config: ml_collections.ConfigDict, global_batch_size: int) -> TrainInput:
-  from g3fa_jax import data as data_lib  # pylint: disable=g-import-not-at-top
-  from g3fa_jax.data import checkpoint as data_checkpoint  # pylint: disable=g-import-not-at-top
-  from g3fa_jax.data import index as index_lib  # pylint: disable=g-import-not-at-top
   data = config.data
   split = index_lib.load_split(data.data_dir, data.split)
   num_examples = len(split.identities) if data.id_sampling else split.num_records
@@ -59,16 +59,16 @@ def _shards(config: ml_collections.ConfigDict, global_batch_size: int) -> TrainI
   iterator = iter(dataset)
   return TrainInput(
       iterator=iterator, num_examples=num_examples * int(data.get('num_repeats', 1)),
-      save_args=lambda: data_checkpoint.save_args(iterator)[data_checkpoint.ITEM],
-      restore_args=lambda: data_checkpoint.restore_args(iterator)[data_checkpoint.ITEM],
+      save_args=lambda: checkpointing.grain_save_args(iterator),
+      restore_args=lambda: checkpointing.grain_restore_args(iterator),
       load=lambda _: None)
 
 
 def make_train_input(config: ml_collections.ConfigDict, global_batch_size: int) -> TrainInput:
   """The configured input for a global batch of `global_batch_size` pairs."""
   name = config.data.name
-  if name == 'synthetic':
-    return _synthetic(config, global_batch_size)
+  if name == 'toy':
+    return _toy(config, global_batch_size)
   if name == 'shards':
     return _shards(config, global_batch_size)
   raise ValueError(f'config.data.name={name!r}: use one of {SOURCES}')

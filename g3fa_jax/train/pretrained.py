@@ -8,7 +8,6 @@ replaces both by seeded random weights, and says so: that is for tests and offli
 
 from __future__ import annotations
 
-import os
 from typing import Any, Optional
 
 import jax
@@ -18,7 +17,7 @@ from absl import logging
 
 from g3fa_jax import checkpoint as ckpt
 from g3fa_jax.models import networks
-from g3fa_jax.models.vgg19 import Vgg19
+from g3fa_jax.models import vgg19
 
 # The converters' commands (README "Convert official checkpoints").
 HOW_TO_MAKE = {
@@ -48,23 +47,19 @@ def needed(config: ml_collections.ConfigDict) -> tuple[str, ...]:
   return tuple(out)
 
 
-def vgg19_template() -> dict[str, Any]:
-  x = jnp.zeros((1, 32, 32, 3), jnp.float32)
-  return dict(jax.eval_shape(Vgg19().init, jax.random.PRNGKey(0), x))
-
-
 def random_variables(name: str, config: ml_collections.ConfigDict, rng: jax.Array) -> Any:
   """Seeded random weights of a frozen network ('unsup3d' or 'vgg19')."""
   if name == 'unsup3d':
     return jax.jit(lambda r: networks.init_variables('unsup3d', config, r))(rng)
   if name == 'vgg19':
     x = jnp.zeros((1, 32, 32, 3), jnp.float32)
-    return jax.jit(Vgg19().init)(rng, x)
+    return jax.jit(vgg19.Vgg19().init)(rng, x)
   raise ValueError(f'unknown frozen network {name!r}')
 
 
 def _template(name: str, config: ml_collections.ConfigDict) -> Any:
-  return networks.variables_template('unsup3d', config) if name == 'unsup3d' else vgg19_template()
+  return (networks.variables_template('unsup3d', config) if name == 'unsup3d'
+          else vgg19.vgg19_template())
 
 
 def load_variables(name: str, path: str, config: ml_collections.ConfigDict) -> Any:
@@ -74,16 +69,17 @@ def load_variables(name: str, path: str, config: ml_collections.ConfigDict) -> A
     raise PretrainedWeightsError(
         f'{CONFIG_FIELD[name]} is empty but the config needs {name} weights. Make them with: '
         f'{how}; or set --config.pretrained.use_random_weights=True for a test run.')
-  if not os.path.exists(path):
-    raise PretrainedWeightsError(
-        f'{CONFIG_FIELD[name]}={path!r}: no such checkpoint. Make it with: {how}; or set '
-        '--config.pretrained.use_random_weights=True for a test run.')
   try:
-    items, _ = ckpt.restore_items(path, (name,))
-  except (FileNotFoundError, ValueError) as e:
+    # Checked against the run config's network (not the config stored with the checkpoint).
+    variables, _ = ckpt.restore_networks(path, (name,), lambda n, _: _template(n, config),
+                                         make_command=how)
+  except ckpt.MissingCheckpointError as e:
+    raise PretrainedWeightsError(
+        f'{CONFIG_FIELD[name]}={path!r}: {e}; or set --config.pretrained.use_random_weights=True '
+        'for a test run.') from e
+  except ValueError as e:  # Not a checkpoint of this format, of another network or size.
     raise PretrainedWeightsError(f'{CONFIG_FIELD[name]}={path!r}: {e}. Make it with: {how}') from e
-  return ckpt.check_against_template(items[name], _template(name, config),
-                                     source=f'{path} [{name}]')
+  return variables[name]
 
 
 def frozen_variables(config: ml_collections.ConfigDict,

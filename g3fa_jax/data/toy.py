@@ -1,4 +1,4 @@
-"""In-memory synthetic "face videos" for tests and smoke runs (`config.data.name='synthetic'`).
+"""Toy "face videos" in memory, for tests and smoke runs (`config.data.name='toy'`).
 
 Each video is a coloured head-like ellipse with two eyes and a mouth on a plain background that
 moves, turns and opens its mouth over time. A training sample is two frames of one video, as in the
@@ -48,7 +48,7 @@ def render_frame(params: dict[str, np.ndarray], t: float, size: int) -> np.ndarr
   return image.astype(np.float32)
 
 
-class SyntheticPairs:
+class ToyPairs:
   """Iterator over this process's rows of the global batch: {'source', 'driving'} (b, H, W, 3).
 
   Rows [process_index * b, (process_index + 1) * b) of global batch k, b = batch_size //

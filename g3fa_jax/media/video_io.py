@@ -1,4 +1,8 @@
-"""Reads clips frame by frame: video files with PyAV (FFmpeg), frame folders with Pillow."""
+"""Reads clips frame by frame: video files with PyAV (FFmpeg), frame folders with Pillow.
+
+Frames are (H, W, 3) uint8 RGB. A clip that cannot be decoded raises `UnreadableClip` with one
+line naming the file and what went wrong (`error_line`).
+"""
 
 from __future__ import annotations
 
@@ -10,16 +14,18 @@ import av
 import numpy as np
 from PIL import Image
 
-from data_prep import layouts
-
 DEFAULT_FPS = 25.0
+VIDEO_EXTENSIONS = ('.mp4', '.mov', '.mkv', '.avi', '.webm', '.m4v')
+# Frame images of a frame folder (FOMM's png format, jpg exports).
+IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp')
 
 
 class UnreadableClip(Exception):
   """A clip that cannot be decoded (missing, truncated, corrupt, not a video)."""
 
 
-def _first_line(e: BaseException) -> str:
+def error_line(e: BaseException) -> str:
+  """`TypeName: first line of the message` of an exception, for one-line errors."""
   text = str(e).strip()
   return f'{type(e).__name__}: {text.splitlines()[0]}' if text else type(e).__name__
 
@@ -32,7 +38,7 @@ def video_fps(path: str | os.PathLike) -> float:
       rate = stream.average_rate or stream.guessed_rate
       return float(rate) if rate else DEFAULT_FPS
   except (av.FFmpegError, IndexError, OSError) as e:
-    raise UnreadableClip(f'{path}: {_first_line(e)}') from e
+    raise UnreadableClip(f'{path}: {error_line(e)}') from e
 
 
 def iter_video_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
@@ -43,7 +49,7 @@ def iter_video_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
   try:
     container = av.open(str(path))
   except (av.FFmpegError, OSError) as e:
-    raise UnreadableClip(f'{path}: {_first_line(e)}') from e
+    raise UnreadableClip(f'{path}: {error_line(e)}') from e
   with container:
     if not container.streams.video:
       raise UnreadableClip(f'{path}: no video stream')
@@ -55,12 +61,12 @@ def iter_video_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
         count += 1
         yield frame.to_ndarray(format='rgb24')
     except (av.FFmpegError, OSError, ValueError) as e:
-      raise UnreadableClip(f'{path}: decoding failed after {count} frames ({_first_line(e)})') from e
+      raise UnreadableClip(f'{path}: decoding failed after {count} frames ({error_line(e)})') from e
 
 
 def frame_files(folder: str | os.PathLike) -> list[pathlib.Path]:
   folder = pathlib.Path(folder)
-  return sorted(p for p in folder.iterdir() if p.name.lower().endswith(layouts.IMAGE_EXTENSIONS))
+  return sorted(p for p in folder.iterdir() if p.name.lower().endswith(IMAGE_EXTENSIONS))
 
 
 def iter_folder_frames(folder: str | os.PathLike) -> Iterator[np.ndarray]:
@@ -71,22 +77,11 @@ def iter_folder_frames(folder: str | os.PathLike) -> Iterator[np.ndarray]:
       with Image.open(path) as image:
         frame = np.asarray(image.convert('RGB'))
     except (OSError, ValueError) as e:
-      raise UnreadableClip(f'{path}: {_first_line(e)}') from e
+      raise UnreadableClip(f'{path}: {error_line(e)}') from e
     if shape is not None and frame.shape != shape:
       raise UnreadableClip(f'{path}: frame size {frame.shape[:2]} differs from {shape[:2]}')
     shape = frame.shape
     yield frame
-
-
-def iter_frames(clip: layouts.ClipSpec) -> Iterator[np.ndarray]:
-  """The frames of a clip, whatever its kind."""
-  if clip.kind == 'frames':
-    return iter_folder_frames(clip.path)
-  return iter_video_frames(clip.path)
-
-
-def clip_fps(clip: layouts.ClipSpec) -> float:
-  return DEFAULT_FPS if clip.kind == 'frames' else video_fps(clip.path)
 
 
 def write_video(path: str | os.PathLike, frames: np.ndarray, fps: int = 25,

@@ -1,5 +1,14 @@
 """Writes shards atomically and keeps the bookkeeping that makes a rerun resumable.
 
+The writing side of the format that `index` and `source` read; `data_prep.prepare` (real
+clips) and `g3fa_jax.synthetic.writer` (rendered heads) write through it:
+
+  done, _ = shards.resume(out_dir, settings, hint)     # keys already in finished shards
+  writer = shards.SplitWriter(out_dir, records_per_shard=200)
+  writer.add('train', records.serialize(record), records.metadata(record))
+  writer.close()
+  shards.build_index(out_dir, (256, 256), 'jpeg')
+
 Output folder:
   <split>-NNNNN.array_record   records (one clip each), written as `.tmp` then renamed
   <split>-NNNNN.json           the shard's manifest (its records' metadata), written after the
@@ -15,7 +24,7 @@ import json
 import os
 import pathlib
 import re
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from array_record.python import array_record_module
 
@@ -77,6 +86,61 @@ class ShardWriter:
     write_json_atomic(self.manifest, {'shard': self.path.name, 'split': self.split,
                                       'num_records': len(self.records),
                                       'records': self.records})
+
+
+class SplitWriter:
+  """Records of every split into `<split>-NNNNN` shards of `records_per_shard` records each.
+
+  A split's shard opens with its first record (numbered after the shards earlier runs left) and
+  is published when full or at `close()`; `on_close(writer)` runs after each publication.
+
+  Attributes:
+    written: records added per split.
+    shards_written: names of the published shard files, in order.
+  """
+
+  def __init__(self, out_dir: pathlib.Path, records_per_shard: int,
+               on_close: Callable[[ShardWriter], None] | None = None):
+    self.out_dir = pathlib.Path(out_dir)
+    self.records_per_shard = int(records_per_shard)
+    self.on_close = on_close
+    self.written: dict[str, int] = {}
+    self.shards_written: list[str] = []
+    self._open: dict[str, ShardWriter] = {}
+
+  def add(self, split: str, data: bytes, metadata: dict[str, Any]) -> None:
+    if split not in self._open:
+      self._open[split] = ShardWriter(self.out_dir, split, next_shard_number(self.out_dir, split))
+    self._open[split].add(data, metadata)
+    self.written[split] = self.written.get(split, 0) + 1
+    if len(self._open[split].records) >= self.records_per_shard:
+      self._publish(split)
+
+  def _publish(self, split: str) -> None:
+    writer = self._open.pop(split)
+    writer.close()
+    self.shards_written.append(writer.path.name)
+    if self.on_close is not None:
+      self.on_close(writer)
+
+  def close(self) -> None:
+    """Publishes every open shard."""
+    for split in list(self._open):
+      self._publish(split)
+
+
+def resume(out_dir: pathlib.Path, settings: dict[str, Any], hint: str
+           ) -> tuple[set[str], list[str]]:
+  """Starts or resumes writing into `out_dir`.
+
+  Checks `settings` against those of earlier runs (`check_prep_config`, with `hint`), removes
+  unfinished shards, and returns (the keys of the records already in finished shards, the names
+  of the files removed).
+  """
+  check_prep_config(out_dir, settings, hint)
+  removed = clean_unfinished(out_dir)
+  done = {r['key'] for m in read_manifests(out_dir) for r in m['records']}
+  return done, removed
 
 
 def clean_unfinished(out_dir: pathlib.Path) -> list[str]:
