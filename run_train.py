@@ -1,9 +1,12 @@
-"""Trains G3FA.
+"""Trains G3FA (or runs the job the config names, `config.job`).
 
   python run_train.py --config=configs/vox.py --workdir=runs/vox [--config.batch_size=64 ...]
+  python run_train.py --config=configs/synthetic.py --workdir=runs/synthetic
 
-Any config field can be overridden with --config.<field>=<value>. Running the same command again
-resumes from the latest checkpoint in WORKDIR/checkpoints. Multi-host: start the same command on
+`config.job` is 'train' (the training loop, `g3fa_jax.train.trainer`) or 'synthetic_demo' (the
+newcomer's main job, `g3fa_jax.demo.job`: synthetic data, an inverse renderer, training, held-out
+evaluation and a video). Any config field can be overridden with --config.<field>=<value>.
+Running the same command again resumes from the latest checkpoint in WORKDIR/checkpoints. Multi-host: start the same command on
 every host with --multihost (jax.distributed finds the cluster on TPU pods, SLURM, ...) or with
 --coordinator_address=HOST:PORT --num_processes=N --process_id=I.
 """
@@ -33,9 +36,24 @@ _TUNE_CPU = flags.DEFINE_bool(
     'CPU steps; no effect on accelerators).')
 flags.mark_flags_as_required(['config', 'workdir'])
 
+JOBS = ('train', 'synthetic_demo')
+
+
+def _job(name: str):
+  """The function (config, workdir) that runs job `name` (one of JOBS)."""
+  if name == 'synthetic_demo':
+    from g3fa_jax.demo import job  # pylint: disable=g-import-not-at-top
+    return job.run
+  from g3fa_jax.train import trainer  # pylint: disable=g-import-not-at-top
+  return trainer.train
+
 
 def main(argv) -> int:
   del argv
+  job = _CONFIG.value.get('job', 'train')
+  if job not in JOBS:
+    print(f'error: config.job={job!r}: use one of {", ".join(JOBS)}', file=sys.stderr)
+    return 1
   if _TUNE_CPU.value:
     from g3fa_jax.train import xla_flags  # pylint: disable=g-import-not-at-top
     xla_flags.tune_cpu()
@@ -54,11 +72,7 @@ def main(argv) -> int:
                jax.process_index(), jax.process_count(), jax.local_device_count(),
                jax.device_count(), jax.default_backend())
   try:
-    if 'synthetic' in _CONFIG.value:  # configs/synthetic.py: data, inverse renderer, eval, mp4.
-      from g3fa_jax.synthetic import job  # pylint: disable=g-import-not-at-top
-      job.run(_CONFIG.value, _WORKDIR.value)
-    else:
-      trainer.train(_CONFIG.value, _WORKDIR.value)
+    _job(job)(_CONFIG.value, _WORKDIR.value)
   except (pretrained.PretrainedWeightsError, trainer.NonFiniteError) as e:
     logging.error('%s', e)
     print(f'error: {e}', file=sys.stderr)

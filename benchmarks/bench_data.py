@@ -1,6 +1,6 @@
 """Input pipeline throughput: pairs/s of our grain pipeline vs the official loader's method.
 
-  python benchmarks/bench_data.py                  # synthetic 256x256 clips of 150 frames
+  python benchmarks/bench_data.py                  # astronaut 256x256 clips of 150 frames
   python benchmarks/bench_data.py --clips DIR      # your own folder of mp4 clips (already cropped)
 
 Both read the same clips. Ours: JPEG frames in ArrayRecord shards (prepared here with
@@ -96,18 +96,18 @@ def cpu_ms_per_call(fn, calls: int) -> float:
 
 
 def make_clips(folder: pathlib.Path, count: int, frames: int, size: int) -> None:
-  from data_prep import astronaut_clips as synthetic  # pylint: disable=g-import-not-at-top
+  from data_prep import astronaut_clips  # pylint: disable=g-import-not-at-top
   for i in range(count):
     video_io.write_video(folder / f'clip{i:03d}_0.mp4',
-                         synthetic.face_clip(frames, size, seed=i), crf=18)
+                         astronaut_clips.face_clip(frames, size, seed=i), crf=18)
 
 
 def main() -> int:
   p = argparse.ArgumentParser(description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument('--clips', default=None, help='folder of mp4 clips (default: synthetic)')
+  p.add_argument('--clips', default=None, help='folder of mp4 clips (default: astronaut clips)')
   p.add_argument('--num-clips', type=int, default=16)
-  p.add_argument('--frames', type=int, default=150, help='frames per synthetic clip')
+  p.add_argument('--frames', type=int, default=150, help='frames per astronaut clip')
   p.add_argument('--size', type=int, default=256)
   p.add_argument('--batch-size', type=int, default=8)
   p.add_argument('--batches', type=int, default=20, help='timed batches (ours)')

@@ -9,19 +9,13 @@
 Everything else is `configs/vox.py`.
 """
 
-import os
-
 import ml_collections
 
 from g3fa_jax import model_config
 
 
-def _vox_config() -> ml_collections.ConfigDict:
-  return model_config.load_config(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'vox.py'))
-
-
 def get_config() -> ml_collections.ConfigDict:
-  config = _vox_config()
+  config = model_config.load_base(__file__, 'vox.py')
   config.train.adam_b2 = 0.9
   config.ensemble.w_rgb = 0.5
   config.ensemble.w_depth = 0.25

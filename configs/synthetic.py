@@ -1,33 +1,28 @@
 """The newcomer's main job: G3FA on built-in synthetic talking heads, on a 2-core CPU in about a
 quarter of an hour. Needs no download, no dataset and no pretrained weights.
 
-  python -m g3fa_jax.synthetic.job --workdir runs/synthetic
-  (or, with the run_train.py hook: python run_train.py --config=configs/synthetic.py
-   --workdir=runs/synthetic)
+  python run_train.py --config=configs/synthetic.py --workdir=runs/synthetic
 
-Steps (each cached in WORKDIR, so running again resumes): render the synthetic clips into
-WORKDIR/data (`python -m data_prep.synthetic`); train the Unsup3D depth network briefly on their
-ground-truth depth (WORKDIR/unsup3d) so that the depth and normal discriminators see meaningful
-maps; write RANDOM VGG19 weights (WORKDIR/vgg19_random: the perceptual loss is then only a fixed
-random-feature loss); train a reduced G3FA on 64x64 frames (WORKDIR/checkpoints,
-WORKDIR/tensorboard); measure the held-out reconstruction L1 before and after training
-(WORKDIR/eval.json); animate a held-out identity with another held-out clip
-(WORKDIR/animation.mp4).
+`config.job = 'synthetic_demo'` makes run_train.py run the whole job (`g3fa_jax.demo.job`), not
+training alone. Steps (each cached in WORKDIR, so running again resumes): render the synthetic
+clips into WORKDIR/data (`g3fa_jax.synthetic.writer`, what `python -m data_prep.synthetic` runs);
+train the Unsup3D depth network briefly on their ground-truth depth (WORKDIR/unsup3d) so that the
+depth and normal discriminators see meaningful maps; write RANDOM VGG19 weights
+(WORKDIR/vgg19_random: the perceptual loss is then only a fixed random-feature loss); train a
+reduced G3FA on 64x64 frames (WORKDIR/checkpoints, WORKDIR/tensorboard); measure the held-out
+reconstruction L1 before and after training (WORKDIR/eval.json); animate a held-out identity with
+another held-out clip (WORKDIR/animation.mp4).
 """
-
-import os
 
 import ml_collections
 
 from g3fa_jax import model_config
 
 
-def _tiny_config() -> ml_collections.ConfigDict:
-  return model_config.load_config(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'tiny.py'))
-
-
 def get_config() -> ml_collections.ConfigDict:
-  config = _tiny_config()  # Reduced networks, 64x64 frames (configs/tiny.py).
+  # Reduced networks, 64x64 frames (configs/tiny.py).
+  config = model_config.load_base(__file__, 'tiny.py')
+  config.job = 'synthetic_demo'
   config.image_size = 64
   config.batch_size = 4
 
@@ -46,7 +41,7 @@ def get_config() -> ml_collections.ConfigDict:
 
   data = config.data
   data.name = 'shards'
-  data.data_dir = ''  # '' -> WORKDIR/data (filled by g3fa_jax.synthetic.job.prepare).
+  data.data_dir = ''  # '' -> WORKDIR/data (filled by g3fa_jax.demo.job.prepare).
   data.worker_count = 0
   data.read_threads = 1
   data.prefetch_batches = 2
@@ -57,7 +52,7 @@ def get_config() -> ml_collections.ConfigDict:
   pretrained.vgg19 = ''  # '' -> WORKDIR/vgg19_random (RANDOM weights, written by the job).
 
   config.synthetic = ml_collections.ConfigDict({
-      # The clips (data_prep.synthetic); frame size = config.image_size.
+      # The clips (g3fa_jax.synthetic.writer); frame size = config.image_size.
       'videos': 120,
       'frames': 32,
       'identities': 0,  # 0: videos // 6.

@@ -4,19 +4,13 @@ Unsup3D / VGG19 weights. Trains on a CPU at a few seconds per step; its results 
   python run_train.py --config=configs/tiny.py --workdir=/tmp/g3fa_tiny --config.train.num_train_steps=20
 """
 
-import os
-
 import ml_collections
 
 from g3fa_jax import model_config
 
 
-def _vox_config() -> ml_collections.ConfigDict:
-  return model_config.load_config(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'vox.py'))
-
-
 def get_config() -> ml_collections.ConfigDict:
-  config = _vox_config()
+  config = model_config.load_base(__file__, 'vox.py')
   # The reduced model of the parity fixture (tests/fixtures/README.md). The generator's feature
   # width must stay 256 (the volume renderer outputs 256 channels).
   model = config.model

@@ -7,16 +7,22 @@ settings are `configs/paper.py`.
 
 Every field can be overridden on the command line, e.g.
   python run_train.py --config=configs/vox.py --workdir=runs/vox --config.batch_size=64
+  python run_eval.py --config=configs/vox.py --checkpoint=runs/vox/checkpoints \
+      --config.eval.max_videos=10
 """
 
 import ml_collections
 
 from g3fa_jax import data as data_lib
 from g3fa_jax import model_config
+from g3fa_jax.evaluation import config as eval_config_lib
 
 
 def get_config() -> ml_collections.ConfigDict:
   config = model_config.default_config()
+  # What run_train.py runs: 'train' (g3fa_jax.train.trainer) or 'synthetic_demo'
+  # (g3fa_jax.demo.job: synthetic data, inverse renderer, training, evaluation and a video).
+  config.job = 'train'
   config.seed = 0
   # Global batch over all devices and hosts; `train.batch_size` is the same field.
   config.batch_size = 32
@@ -83,4 +89,7 @@ def get_config() -> ml_collections.ConfigDict:
       # True: random Unsup3D and VGG19 weights (tests and offline demos only; says so at start).
       'use_random_weights': False,
   })
+
+  # Evaluation (run_eval.py; g3fa_jax.evaluation): protocols, batch size, pairs, metric weights.
+  config.eval = eval_config_lib.eval_config()
   return config

@@ -103,3 +103,12 @@ def load_config(path: str) -> ml_collections.ConfigDict:
   if not hasattr(module, 'get_config'):
     raise ValueError(f'{path}: has no get_config()')
   return module.get_config()
+
+
+def load_base(config_file: str, name: str) -> ml_collections.ConfigDict:
+  """The config `name` (e.g. 'vox.py') in the folder of the config file `config_file`.
+
+  How a config builds on another: `config = model_config.load_base(__file__, 'vox.py')`.
+  """
+  import os  # pylint: disable=g-import-not-at-top
+  return load_config(os.path.join(os.path.dirname(os.path.abspath(config_file)), name))

@@ -13,7 +13,7 @@ pytest.importorskip('skimage')
 from data_prep import add_geometry  # pylint: disable=g-import-not-at-top
 from data_prep import prepare
 from data_prep import process_clip
-from data_prep import astronaut_clips as synthetic
+from data_prep import astronaut_clips
 from g3fa_jax import model_config
 from g3fa_jax.data import index as index_lib
 from g3fa_jax.data import pairs
@@ -37,8 +37,8 @@ def test_map16_round_trip():
 
 
 def test_geometry_added_and_served(tmp_path):
-  synthetic.make_dataset(tmp_path / 'raw', 'voxceleb2', identities=2, clips=1, num_frames=4,
-                         size=48)
+  astronaut_clips.make_dataset(tmp_path / 'raw', 'voxceleb2', identities=2, clips=1, num_frames=4,
+                               size=48)
   settings = process_clip.ClipSettings(size=32, crop='full', face_check=False, min_frames=2)
   prepare.run(str(tmp_path / 'raw'), str(tmp_path / 'shards'), settings=settings,
               test_fraction=0, progress=False)

@@ -14,7 +14,7 @@ pytest.importorskip('skimage')
 
 from data_prep import prepare  # pylint: disable=g-import-not-at-top
 from data_prep import process_clip
-from data_prep import astronaut_clips as synthetic
+from data_prep import astronaut_clips
 from g3fa_jax.data import augment
 from g3fa_jax.data import index as index_lib
 from g3fa_jax.data import pairs
@@ -29,7 +29,7 @@ NO_JITTER = pairs.Augmentation(brightness=0, contrast=0, saturation=0, hue=0)
 def data_dir(tmp_path_factory) -> pathlib.Path:
   """5 identities x 2 clips of 10 frames, whole-frame crops (no detector: fast)."""
   raw = tmp_path_factory.mktemp('raw')
-  synthetic.make_dataset(raw, 'voxceleb2', identities=5, clips=2, num_frames=10, size=64)
+  astronaut_clips.make_dataset(raw, 'voxceleb2', identities=5, clips=2, num_frames=10, size=64)
   out = tmp_path_factory.mktemp('prepared')
   settings = process_clip.ClipSettings(size=SIZE, crop='full', face_check=False)
   prepare.run(str(raw), str(out), settings=settings, records_per_shard=3, test_fraction=0,

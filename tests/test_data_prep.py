@@ -1,4 +1,4 @@
-"""data_prep: synthetic face clips -> shards + index; bad clips skipped; reruns add nothing."""
+"""data_prep: astronaut face clips -> shards + index; bad clips skipped; reruns add nothing."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import pathlib
 import numpy as np
 import pytest
 
-pytest.importorskip('skimage')  # the synthetic clips paste scikit-image's astronaut face
+pytest.importorskip('skimage')  # the astronaut clips paste scikit-image's astronaut face
 
 from data_prep import boxes as boxes_lib  # pylint: disable=g-import-not-at-top
 from data_prep import layouts
 from data_prep import prepare
 from data_prep import process_clip
-from data_prep import astronaut_clips as synthetic
+from data_prep import astronaut_clips
 from g3fa_jax.data import index as index_lib
 from g3fa_jax.data import records
 from g3fa_jax.data import source as source_lib
@@ -27,13 +27,13 @@ TEST_ID = 'id00003'
 
 def make_raw(root: pathlib.Path) -> pathlib.Path:
   """4 identities x 2 good clips, plus a truncated, a faceless and a too-short clip."""
-  synthetic.make_dataset(root, 'voxceleb2', identities=4, clips=2, num_frames=12, size=96)
+  astronaut_clips.make_dataset(root, 'voxceleb2', identities=4, clips=2, num_frames=12, size=96)
   good = root / 'id00000' / 'vid00' / '00001.mp4'
-  synthetic.write_truncated_copy(good, root / 'id00010' / 'broken' / '00001.mp4')
-  synthetic.write_clip(root / 'id00011' / 'noface' / '00001.mp4',
-                       synthetic.face_clip(12, 96, seed=7, face=False), 'voxceleb2')
-  synthetic.write_clip(root / 'id00012' / 'short' / '00001.mp4',
-                       synthetic.face_clip(4, 96, seed=8), 'voxceleb2')
+  astronaut_clips.write_truncated_copy(good, root / 'id00010' / 'broken' / '00001.mp4')
+  astronaut_clips.write_clip(root / 'id00011' / 'noface' / '00001.mp4',
+                             astronaut_clips.face_clip(12, 96, seed=7, face=False), 'voxceleb2')
+  astronaut_clips.write_clip(root / 'id00012' / 'short' / '00001.mp4',
+                             astronaut_clips.face_clip(4, 96, seed=8), 'voxceleb2')
   return root
 
 
@@ -161,22 +161,22 @@ def test_cli_and_given_boxes(raw, tmp_path, capsys):
 
 
 def test_layouts(tmp_path):
-  synthetic.make_dataset(tmp_path / 'flat', 'flat', identities=2, clips=2, num_frames=2,
-                         size=32)
+  astronaut_clips.make_dataset(tmp_path / 'flat', 'flat', identities=2, clips=2, num_frames=2,
+                               size=32)
   layout, clips = layouts.find_clips(tmp_path / 'flat')
   assert layout == 'flat' and [c.identity for c in clips] == ['id00000vid00'] * 2 + [
       'id00001vid00'] * 2
-  synthetic.make_dataset(tmp_path / 'fomm' / 'train', 'frames', identities=2, clips=1,
-                         num_frames=3, size=32)
+  astronaut_clips.make_dataset(tmp_path / 'fomm' / 'train', 'frames', identities=2, clips=1,
+                               num_frames=3, size=32)
   layout, clips = layouts.find_clips(tmp_path / 'fomm')
   assert layout == 'frames' and len(clips) == 2
   assert clips[0].identity == 'id00000' and clips[0].split == 'train' and clips[0].kind == 'frames'
   assert len(list(layouts.iter_frames(clips[0]))) == 3
-  frames = synthetic.face_clip(2, 32)
-  synthetic.write_clip(tmp_path / 'vox2' / 'dev' / 'mp4' / 'id00001' / 'v' / '00001.mp4', frames,
-                       'voxceleb2')
-  synthetic.write_clip(tmp_path / 'vox2' / 'test' / 'mp4' / 'id00009' / 'v' / '00001.mp4',
-                       frames, 'voxceleb2')
+  frames = astronaut_clips.face_clip(2, 32)
+  astronaut_clips.write_clip(tmp_path / 'vox2' / 'dev' / 'mp4' / 'id00001' / 'v' / '00001.mp4',
+                             frames, 'voxceleb2')
+  astronaut_clips.write_clip(tmp_path / 'vox2' / 'test' / 'mp4' / 'id00009' / 'v' / '00001.mp4',
+                             frames, 'voxceleb2')
   layout, clips = layouts.find_clips(tmp_path / 'vox2')
   assert layout == 'voxceleb2'
   assert [(c.identity, c.split) for c in clips] == [('id00001', 'train'), ('id00009', 'test')]

@@ -11,7 +11,7 @@ pytest.importorskip('skimage')
 
 from data_prep import prepare  # pylint: disable=g-import-not-at-top
 from data_prep import process_clip
-from data_prep import astronaut_clips as synthetic
+from data_prep import astronaut_clips
 from data_prep import tfds_dataset
 from g3fa_jax.data import pipeline
 from g3fa_jax.data import records
@@ -19,8 +19,8 @@ from g3fa_jax.data import source as source_lib
 
 
 def test_tfds_dataset_holds_the_same_clips(tmp_path):
-  synthetic.make_dataset(tmp_path / 'raw', 'voxceleb2', identities=3, clips=2, num_frames=8,
-                         size=48)
+  astronaut_clips.make_dataset(tmp_path / 'raw', 'voxceleb2', identities=3, clips=2, num_frames=8,
+                               size=48)
   settings = process_clip.ClipSettings(size=32, crop='full', face_check=False)
   prepare.run(str(tmp_path / 'raw'), str(tmp_path / 'shards'), settings=settings,
               test_identities=['id00002'], progress=False)

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from g3fa_jax import checkpoint as ckpt
+from g3fa_jax import model_config
 from g3fa_jax.convert import lpips as lpips_convert
 from g3fa_jax.evaluation import pairs as pairs_lib
 from g3fa_jax.metrics import arcface as arcface_lib
@@ -27,20 +28,12 @@ from g3fa_jax.metrics import weights as weights_lib
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-def _tiny_config():
-  import importlib.util  # pylint: disable=g-import-not-at-top
-  spec = importlib.util.spec_from_file_location('_tiny', ROOT / 'configs' / 'tiny.py')
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
-
-
 @pytest.fixture(scope='module')
 def data_dir(tmp_path_factory) -> pathlib.Path:
   """3 identities x 1 clip of 8 frames at 64x64, all in the test split."""
-  from data_prep import prepare, process_clip, astronaut_clips as synthetic  # pylint: disable=g-import-not-at-top
+  from data_prep import prepare, process_clip, astronaut_clips  # pylint: disable=g-import-not-at-top
   raw = tmp_path_factory.mktemp('raw')
-  synthetic.make_dataset(raw, 'voxceleb2', identities=3, clips=1, num_frames=8, size=64)
+  astronaut_clips.make_dataset(raw, 'voxceleb2', identities=3, clips=1, num_frames=8, size=64)
   out = tmp_path_factory.mktemp('prepared')
   settings = process_clip.ClipSettings(size=64, crop='full', face_check=False)
   prepare.run(str(raw), str(out), settings=settings, test_fraction=1.0, progress=False)
@@ -73,7 +66,7 @@ def _random_variables(template, seed: int):
 @pytest.fixture(scope='module')
 def checkpoint_dir(tmp_path_factory) -> pathlib.Path:
   from g3fa_jax.models import networks  # pylint: disable=g-import-not-at-top
-  config = _tiny_config()
+  config = model_config.load_config(str(ROOT / 'configs' / 'tiny.py'))
   items = {name: _random_variables(networks.variables_template(name, config), i)
            for i, name in enumerate(('kp_detector', 'generator'))}
   out = tmp_path_factory.mktemp('ckpt') / 'tiny'
@@ -118,9 +111,10 @@ def test_run_eval_end_to_end(data_dir, checkpoint_dir, weights_dir, tmp_path):
   workdir = tmp_path / 'eval'
   env = dict(os.environ, JAX_PLATFORMS='cpu')
   command = [sys.executable, str(ROOT / 'run_eval.py'), f'--config={ROOT / "configs" / "tiny.py"}',
-             f'--checkpoint={checkpoint_dir}', f'--data_dir={data_dir}',
-             f'--weights_dir={weights_dir}', f'--workdir={workdir}', '--num_pairs=2',
-             '--batch_size=4', '--max_frames=4', '--noprogress']
+             f'--checkpoint={checkpoint_dir}', f'--config.data.data_dir={data_dir}',
+             f'--config.eval.weights_dir={weights_dir}', f'--workdir={workdir}',
+             '--config.eval.num_pairs=2', '--config.eval.batch_size=4',
+             '--config.eval.max_frames=4', '--noprogress']
   run = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
   assert run.returncode == 0, run.stderr[-3000:]
   assert 'Same-identity reconstruction' in run.stdout

@@ -1,4 +1,4 @@
-"""The synthetic main job (`g3fa_jax.synthetic.job`, `configs/synthetic.py`) end to end, tiny."""
+"""The synthetic main job (`g3fa_jax.demo.job`, `configs/synthetic.py`) end to end, tiny."""
 
 import json
 import os
@@ -8,18 +8,14 @@ import av
 import pytest
 
 from g3fa_jax import checkpoint as ckpt
-from g3fa_jax.synthetic import job
+from g3fa_jax import model_config
+from g3fa_jax.demo import job
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _load_config():
-  import importlib.util  # pylint: disable=g-import-not-at-top
-  spec = importlib.util.spec_from_file_location('_synthetic_config',
-                                                ROOT / 'configs' / 'synthetic.py')
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
+  return model_config.load_config(str(ROOT / 'configs' / 'synthetic.py'))
 
 
 def tiny_job_config():

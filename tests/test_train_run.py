@@ -153,10 +153,10 @@ def _flatten(tree, prefix=''):
 
 @pytest.fixture(scope='module')
 def shards_dir(tmp_path_factory) -> pathlib.Path:
-  """6 synthetic 64x64 clips prepared into ArrayRecord shards (whole-frame crops: fast)."""
-  from data_prep import prepare, process_clip, astronaut_clips as synthetic  # pylint: disable=g-import-not-at-top
+  """6 astronaut 64x64 clips prepared into ArrayRecord shards (whole-frame crops: fast)."""
+  from data_prep import prepare, process_clip, astronaut_clips  # pylint: disable=g-import-not-at-top
   raw = tmp_path_factory.mktemp('raw')
-  synthetic.make_dataset(raw, 'voxceleb2', identities=3, clips=2, num_frames=8, size=64)
+  astronaut_clips.make_dataset(raw, 'voxceleb2', identities=3, clips=2, num_frames=8, size=64)
   out = tmp_path_factory.mktemp('shards')
   prepare.run(str(raw), str(out), settings=process_clip.ClipSettings(size=64, crop='full', min_frames=4,
                                                                     face_check=False),

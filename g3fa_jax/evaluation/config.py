@@ -1,4 +1,5 @@
-"""Evaluation settings: `config.eval` of a run config (defaults here)."""
+"""Evaluation settings: the `eval` section of a run config (`configs/vox.py` takes these defaults;
+`python run_eval.py --config.eval.<field>=<value>` overrides any of them)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import ml_collections
 
 
 def eval_config() -> ml_collections.ConfigDict:
-  """Defaults of `config.eval` (every field can be overridden, see run_eval.py's flags)."""
+  """Defaults of `config.eval`."""
   c = ml_collections.ConfigDict()
   c.split = 'test'
   c.batch_size = 16               # frames per generator / metric batch

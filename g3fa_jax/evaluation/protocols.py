@@ -131,44 +131,71 @@ class _Samples:
       self.grids.append(samples_lib.grid(self._source, self._driving, self._generated))
 
 
-def _fid_entry(suite: MetricSuite, real: fid_lib.FeatureStatistics,
-               fake: fid_lib.FeatureStatistics) -> Entry:
-  if not suite.has_fid:
-    return Entry.missing(suite.unavailable['fid'])
-  if real.count < 2:
-    return Entry(None, 'n/a', f'FID needs at least 2 frames, got {real.count}')
-  return Entry(fid_lib.fid_from_statistics(real, fake))
+class _Tally:
+  """The bookkeeping both protocols share: per-video metric means, FID statistics of generated
+  (fake) and driving (real) frames, sample grids, the frame count, time and progress."""
+
+  def __init__(self, suite: MetricSuite, cfg: ml_collections.ConfigDict, progress=None):
+    self.suite = suite
+    self.batch_size = cfg.batch_size
+    self.progress = progress
+    self.means = accumulators.VideoMeans()
+    self.real, self.fake = fid_lib.FeatureStatistics(), fid_lib.FeatureStatistics()
+    self.samples = _Samples(cfg.num_sample_videos, cfg.num_sample_frames)
+    self.num_frames = 0
+    self._start_time = time.time()
+
+  def video(self, animator, number: int, source: np.ndarray, frames: np.ndarray,
+            relative: bool = False) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Animates `source` (H, W, 3) by `frames` (T, H, W, 3), video number `number`.
+
+    Yields `(n, generated, driving)` per batch (see `driven_batches`) for the protocol's own
+    metrics, then records the batch's FID features, sample frames and count; at the end of the
+    video, its means and sample grid.
+    """
+    self.samples.start(number, source, len(frames))
+    for start, n, generated, driving in driven_batches(animator, source, frames,
+                                                       self.batch_size, relative):
+      yield n, generated, driving
+      if self.suite.has_fid:
+        features = self.suite.fid_features(np.concatenate([generated, driving]))
+        self.fake.update(features[:n])
+        self.real.update(features[self.batch_size:self.batch_size + n])
+      self.samples.add(start, n, generated, driving)
+      self.num_frames += n
+      if self.progress is not None:
+        self.progress.update(n)
+    self.means.end_video()
+    self.samples.end()
+
+  @property
+  def seconds(self) -> float:
+    return time.time() - self._start_time
+
+  def fid(self) -> Entry:
+    """FID of the generated frames against the driving frames."""
+    if not self.suite.has_fid:
+      return Entry.missing(self.suite.unavailable['fid'])
+    if self.real.count < 2:
+      return Entry(None, 'n/a', f'FID needs at least 2 frames, got {self.real.count}')
+    return Entry(fid_lib.fid_from_statistics(self.real, self.fake))
 
 
 def same_identity(animator, videos: VideoSet, suite: MetricSuite,
                   cfg: ml_collections.ConfigDict, progress=None) -> ProtocolResult:
   """Table 1 on the split's videos (the first `cfg.max_videos`, `cfg.max_frames` frames each)."""
   chosen = videos.videos if cfg.max_videos <= 0 else videos.videos[:cfg.max_videos]
-  acc = accumulators.VideoMeans()
-  real, fake = fid_lib.FeatureStatistics(), fid_lib.FeatureStatistics()
-  grids = _Samples(cfg.num_sample_videos, cfg.num_sample_frames)
-  start_time, num_frames = time.time(), 0
+  tally = _Tally(suite, cfg, progress)
+  acc = tally.means
   for number, video in enumerate(chosen):
     frames = videos.frames(video, cfg.max_frames)
-    grids.start(number, frames[0], len(frames))
-    for start, n, generated, driving in driven_batches(animator, frames[0], frames,
-                                                       cfg.batch_size):
+    for n, generated, driving in tally.video(animator, number, frames[0], frames):
       for name, values in suite.frame_metrics(generated, driving).items():
         acc.add_frames(name, values[:n])
-      if suite.has_fid:
-        features = suite.fid_features(np.concatenate([generated, driving]))
-        fake.update(features[:n])
-        real.update(features[cfg.batch_size:cfg.batch_size + n])
       if suite.has_akd:
         marks = suite.landmarks(np.concatenate([generated[:n], driving[:n]]))
         acc.add_frames('akd', akd.keypoint_distance(marks[:n], marks[n:]))
-      grids.add(start, n, generated, driving)
-      num_frames += n
-      if progress is not None:
-        progress.update(n)
-    acc.end_video()
-    grids.end()
-  seconds = time.time() - start_time
+  seconds = tally.seconds
 
   lpips_columns = {}
   for net in [n.strip() for n in str(cfg.lpips_nets).split(',') if n.strip()]:
@@ -184,7 +211,7 @@ def same_identity(animator, videos: VideoSet, suite: MetricSuite,
                 Entry(None, 'not computed', 'eval.lpips_nets is empty')),
       'PSNR': Entry.of(acc.mean('psnr'), 'no frames'),
       'SSIM': Entry.of(acc.mean('ssim'), 'no frames'),
-      'FID': _fid_entry(suite, real, fake),
+      'FID': tally.fid(),
       'AKD': (Entry.of(acc.mean('akd'), 'no face found by MTCNN in any frame pair')
               if suite.has_akd else Entry.missing(suite.unavailable['akd'])),
   }
@@ -196,51 +223,38 @@ def same_identity(animator, videos: VideoSet, suite: MetricSuite,
     extras['AKD missing-face rate'] = Entry(missing / total if total else None,
                                             'ok' if total else 'n/a')
     details['akd_frames_without_face'] = missing
-  return ProtocolResult('same_identity', metrics, extras, len(chosen), num_frames, seconds,
-                        grids.grids, details)
+  return ProtocolResult('same_identity', metrics, extras, len(chosen), tally.num_frames, seconds,
+                        tally.samples.grids, details)
 
 
 def cross_identity(animator, videos: VideoSet, suite: MetricSuite,
                    cfg: ml_collections.ConfigDict, pairs: Sequence[tuple[int, int]],
                    progress=None) -> ProtocolResult:
   """Table 2 on `pairs` of (source, driving) clip indices."""
-  acc = accumulators.VideoMeans()
-  real, fake = fid_lib.FeatureStatistics(), fid_lib.FeatureStatistics()
-  grids = _Samples(cfg.num_sample_videos, cfg.num_sample_frames)
   relative = cfg.cross_motion == 'relative'
   if cfg.cross_motion not in ('relative', 'absolute'):
     raise ValueError(f"eval.cross_motion must be 'relative' or 'absolute', got "
                      f'{cfg.cross_motion!r}')
-  start_time, num_frames, misses = time.time(), 0, 0
+  tally = _Tally(suite, cfg, progress)
+  acc = tally.means
+  misses = 0
   for number, (s, d) in enumerate(pairs):
     source = videos.frames(videos.videos[s], 1)[0]
     frames = videos.frames(videos.videos[d], cfg.max_frames)
-    grids.start(number, source, len(frames))
     if suite.has_csim:
       # The source repeated to a full batch: one compiled shape for sources and frames.
       source_embedding, miss = suite.identity_embeddings(
           np.broadcast_to(source, (cfg.batch_size,) + source.shape), n=1)
       misses += miss
-    for start, n, generated, driving in driven_batches(animator, source, frames,
-                                                       cfg.batch_size, relative):
-      if suite.has_fid:
-        features = suite.fid_features(np.concatenate([generated, driving]))
-        fake.update(features[:n])
-        real.update(features[cfg.batch_size:cfg.batch_size + n])
+    for n, generated, _ in tally.video(animator, number, source, frames, relative):
       if suite.has_csim:
         embeddings, miss = suite.identity_embeddings(generated, n=n)
         misses += miss
         acc.add_frames('csim', np.asarray(csim_lib.cosine_similarity(
             jnp.asarray(embeddings), jnp.asarray(source_embedding))))
-      grids.add(start, n, generated, driving)
-      num_frames += n
-      if progress is not None:
-        progress.update(n)
-    acc.end_video()
-    grids.end()
-  seconds = time.time() - start_time
+  seconds = tally.seconds
   metrics = {
-      'FID': _fid_entry(suite, real, fake),
+      'FID': tally.fid(),
       'CSIM': (Entry.of(acc.mean('csim'), 'no frames') if suite.has_csim
                else Entry.missing(suite.unavailable['csim'])),
   }
@@ -249,5 +263,5 @@ def cross_identity(animator, videos: VideoSet, suite: MetricSuite,
     checked = acc.frame_counts['csim'] + len(pairs)
     extras['CSIM frames without a detected face (resized, not aligned)'] = Entry(
         misses / checked if checked else None, 'ok' if checked else 'n/a')
-  return ProtocolResult('cross_identity', metrics, extras, len(pairs), num_frames, seconds,
-                        grids.grids, {'motion': cfg.cross_motion})
+  return ProtocolResult('cross_identity', metrics, extras, len(pairs), tally.num_frames, seconds,
+                        tally.samples.grids, {'motion': cfg.cross_motion})

@@ -19,6 +19,8 @@ from g3fa_jax.evaluation import samples as samples_lib
 from g3fa_jax.evaluation import table
 from g3fa_jax.evaluation.suite import MetricSuite
 from g3fa_jax.evaluation.videos import VideoSet
+from g3fa_jax.inference.animator import Animator
+from g3fa_jax.train import writers
 
 PROTOCOLS = ('same', 'cross')
 
@@ -74,11 +76,6 @@ def _progress_bar(total: int, enabled: bool, desc: str):
 
 def _write_tensorboard(workdir: pathlib.Path, step: int,
                        results: dict[str, protocols.ProtocolResult]) -> None:
-  try:
-    from g3fa_jax.train import writers  # pylint: disable=g-import-not-at-top
-  except ImportError as e:  # pragma: no cover - the training package ships with the project
-    logging.warning('no TensorBoard writer (%s)', e)
-    return
   writer = writers.create_writer(str(workdir / 'tensorboard'), asynchronous=False)
   for name, result in results.items():
     scalars = {f'eval/{name}/{k}': v.value for k, v in {**result.metrics, **result.extras}.items()
@@ -107,7 +104,6 @@ def evaluate(checkpoint: str | os.PathLike, workdir: str | os.PathLike, *,
   Returns:
     The JSON results (as written to results.json).
   """
-  from g3fa_jax.inference.animator import Animator  # pylint: disable=g-import-not-at-top
   workdir = pathlib.Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
   names = _protocols(cfg)

@@ -1,7 +1,10 @@
 """The main job on synthetic talking heads (`configs/synthetic.py`), end to end and resumable.
 
-  python -m g3fa_jax.synthetic.job --workdir runs/synthetic [--config configs/synthetic.py]
+  python run_train.py --config=configs/synthetic.py --workdir=runs/synthetic
       [--config.train.num_train_steps=100 ...]
+
+(`config.job = 'synthetic_demo'` makes `run_train.py` run this job, `run`, instead of training
+alone.)
 
 `prepare(config, workdir)` makes every input the trainer needs and returns the config pointing to
 them: the synthetic clips (WORKDIR/data), an inverse renderer for this domain (Unsup3D's depth net
@@ -16,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import sys
 import time
 from typing import Any, Callable, Optional
 
@@ -28,12 +30,19 @@ import optax
 from absl import logging
 
 from g3fa_jax import checkpoint as ckpt
+from g3fa_jax.animate.video import Mp4Writer
 from g3fa_jax.data import index as index_lib
 from g3fa_jax.data import records
 from g3fa_jax.data import source as source_lib
+from g3fa_jax.inference.animator import Animator
 from g3fa_jax.models import inverse_renderer
 from g3fa_jax.models import networks
+from g3fa_jax.ops import resize
 from g3fa_jax.synthetic import dataset as dataset_lib
+from g3fa_jax.synthetic import writer as synthetic_writer
+from g3fa_jax.train import pretrained
+from g3fa_jax.train import state as state_lib
+from g3fa_jax.train import trainer
 
 DATA_DIR = 'data'
 UNSUP3D_DIR = 'unsup3d'
@@ -94,8 +103,7 @@ def prepare_data(config: ml_collections.ConfigDict) -> None:
   _log('Synthetic data: rendering %d clips of %d frames (%dx%d) into %s', settings.videos,
        settings.frames, settings.size, settings.size, data_dir)
   start = time.time()
-  from data_prep import synthetic as synthetic_prep  # pylint: disable=g-import-not-at-top
-  summary = synthetic_prep.generate(data_dir, settings, workers=int(config.synthetic.workers))
+  summary = synthetic_writer.generate(data_dir, settings, workers=int(config.synthetic.workers))
   _log('Synthetic data: done in %.0f s (%s)', time.time() - start,
        summary.text(data_dir).replace('\n', '; '))
 
@@ -144,10 +152,10 @@ def train_inverse_renderer(config: ml_collections.ConfigDict) -> dict[str, Any]:
   images, depths = depth_training_set(config)
   size = int(cfg.image_size)
   if images.shape[1] != size:
-    from g3fa_jax.ops.resize import resize_bilinear  # pylint: disable=g-import-not-at-top
-    images = np.asarray(resize_bilinear(jnp.asarray(images), (size, size), align_corners=False))
-    depths = np.asarray(resize_bilinear(jnp.asarray(depths[..., None]), (size, size),
-                                        align_corners=False))[..., 0]
+    images = np.asarray(resize.resize_bilinear(jnp.asarray(images), (size, size),
+                                               align_corners=False))
+    depths = np.asarray(resize.resize_bilinear(jnp.asarray(depths[..., None]), (size, size),
+                                               align_corners=False))[..., 0]
   module = networks.build_network('unsup3d', config)
   rng = jax.random.PRNGKey(int(config.seed) + 7)
   variables = networks.init_variables('unsup3d', config, rng)
@@ -184,7 +192,7 @@ def train_inverse_renderer(config: ml_collections.ConfigDict) -> dict[str, Any]:
   variables = {**variables, 'params': params}
   ckpt.save_checkpoint(config.pretrained.unsup3d, num_steps, {'unsup3d': variables},
                        {'unsup3d': cfg.to_dict(), 'synthetic': s.to_dict()},
-                       source='g3fa_jax.synthetic.job: Unsup3D depth fitted to synthetic depth')
+                       source='g3fa_jax.demo.job: Unsup3D depth fitted to synthetic depth')
   return jax.device_get(variables)
 
 
@@ -198,14 +206,13 @@ def prepare_inverse_renderer(config: ml_collections.ConfigDict) -> None:
 
 def prepare_vgg19(config: ml_collections.ConfigDict) -> None:
   """Writes seeded RANDOM VGG19 weights as item 'vgg19' at config.pretrained.vgg19."""
-  from g3fa_jax.train import pretrained  # pylint: disable=g-import-not-at-top
   _log(VGG19_RANDOM_MESSAGE)
   path = pathlib.Path(config.pretrained.vgg19)
   if path.exists() and any(p.name.isdigit() for p in path.iterdir()):
     return
   variables = pretrained.random_variables('vgg19', config, jax.random.PRNGKey(int(config.seed) + 2))
   ckpt.save_checkpoint(path, 0, {'vgg19': jax.device_get(variables)}, {'random': True},
-                       source='RANDOM VGG19 weights (g3fa_jax.synthetic.job)')
+                       source='RANDOM VGG19 weights (g3fa_jax.demo.job)')
 
 
 # ---------------------------------------------------------------------------------- evaluation
@@ -213,8 +220,6 @@ def prepare_vgg19(config: ml_collections.ConfigDict) -> None:
 
 def untrained_animator(config: ml_collections.ConfigDict):
   """The Animator of the networks the trainer starts from (its step-0 weights)."""
-  from g3fa_jax.inference.animator import Animator  # pylint: disable=g-import-not-at-top
-  from g3fa_jax.train import state as state_lib  # pylint: disable=g-import-not-at-top
   init_rng, _ = jax.random.split(jax.random.PRNGKey(config.seed))
   names = state_lib.TRAINED_NETWORKS
   variables = {name: networks.init_variables(name, config,
@@ -277,7 +282,6 @@ def write_animation(animator, config: ml_collections.ConfigDict, path: str | os.
   generated = animator.animate(source, driving)
   panels = np.concatenate([np.broadcast_to(source, driving.shape), driving, generated], axis=2)
   frames = np.clip(np.round(panels * 255), 0, 255).astype(np.uint8)
-  from g3fa_jax.animate.video import Mp4Writer  # pylint: disable=g-import-not-at-top
   with Mp4Writer(path, float(config.synthetic.video_fps)) as writer:
     writer.write(frames)
   _log('Animation: %s (%d frames: source %s | driving %s | generated)', path, len(frames),
@@ -306,7 +310,6 @@ def prepare(config: ml_collections.ConfigDict, workdir: str | os.PathLike
 
 def finish(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> dict[str, Any]:
   """Held-out L1 of the trained checkpoint (vs. step 0) into WORKDIR/eval.json; the mp4."""
-  from g3fa_jax.inference.animator import Animator  # pylint: disable=g-import-not-at-top
   config = resolve_paths(config, workdir)
   workdir = pathlib.Path(workdir)
   animator = Animator.from_checkpoint(workdir / CHECKPOINT_DIR)
@@ -330,39 +333,9 @@ def finish(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> dic
 def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
         writer: Optional[Any] = None) -> dict[str, Any]:
   """The whole job: prepare, train (resumable), finish. Returns eval.json's content."""
-  from g3fa_jax.train import trainer  # pylint: disable=g-import-not-at-top
   config = prepare(config, workdir)
   start = time.time()
   trainer.train(config, str(workdir), writer=writer)
   _log('Training done in %.0f s', time.time() - start)
   return finish(config, workdir)
 
-
-def main(argv: list[str]) -> int:
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  from g3fa_jax.train import pretrained  # pylint: disable=g-import-not-at-top
-  from g3fa_jax.train import trainer  # pylint: disable=g-import-not-at-top
-  del argv
-  trainer.quiet_library_logs()
-  try:
-    run(flags.FLAGS.config, flags.FLAGS.workdir)
-  except (pretrained.PretrainedWeightsError, trainer.NonFiniteError) as e:
-    print(f'error: {e}', file=sys.stderr)
-    return 1
-  return 0
-
-
-def _default_config_path() -> str:
-  root = pathlib.Path(__file__).resolve().parents[2]
-  return str(root / 'configs' / 'synthetic.py')
-
-
-if __name__ == '__main__':
-  from absl import app  # pylint: disable=g-import-not-at-top
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
-  config_flags.DEFINE_config_file('config', _default_config_path(), 'Job config (python file).',
-                                  lock_config=True)
-  flags.DEFINE_string('workdir', None, 'Directory of data, weights, checkpoints and results.')
-  flags.mark_flags_as_required(['workdir'])
-  app.run(lambda argv: sys.exit(main(argv)))
