@@ -1,4 +1,4 @@
-"""The dataset index (`index.json`) written by `data_prep.prepare` beside the shards.
+"""The dataset index (`index.json`) beside the shards (written by `shards.build_index`).
 
   {
     "format_version": 1,
