@@ -63,7 +63,13 @@ def _template(name: str, config: ml_collections.ConfigDict) -> Any:
 
 
 def load_variables(name: str, path: str, config: ml_collections.ConfigDict) -> Any:
-  """A converted checkpoint's variables of `name`, checked against the run config's network."""
+  """A converted checkpoint's variables of `name`, checked against the run config's network.
+
+  Raises:
+    PretrainedWeightsError: `path` is empty, holds no checkpoint or one of another format.
+    g3fa_jax.checkpoint.CheckpointMismatchError: the checkpoint holds another network, or one of
+      another size than the config's.
+  """
   how = HOW_TO_MAKE[name].format(path=path or f'checkpoints/{name}')
   if not path:
     raise PretrainedWeightsError(
@@ -77,7 +83,9 @@ def load_variables(name: str, path: str, config: ml_collections.ConfigDict) -> A
     raise PretrainedWeightsError(
         f'{CONFIG_FIELD[name]}={path!r}: {e}; or set --config.pretrained.use_random_weights=True '
         'for a test run.') from e
-  except ValueError as e:  # Not a checkpoint of this format, of another network or size.
+  except ckpt.CheckpointMismatchError:
+    raise  # Another network, or another size than the config's: the message names both.
+  except ValueError as e:  # Not a checkpoint of this format.
     raise PretrainedWeightsError(f'{CONFIG_FIELD[name]}={path!r}: {e}. Make it with: {how}') from e
   return variables[name]
 
