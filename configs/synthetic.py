@@ -52,12 +52,14 @@ def get_config() -> ml_collections.ConfigDict:
   pretrained.vgg19 = ''  # '' -> WORKDIR/vgg19_random (RANDOM weights, written by the job).
 
   config.synthetic = ml_collections.ConfigDict({
-      # The clips (g3fa_jax.synthetic.writer); frame size = config.image_size.
+      # The rendered heads' clips (g3fa_jax.synthetic.writer); frame size = config.image_size.
       'videos': 120,
       'frames': 32,
       'identities': 0,  # 0: videos // 6.
       'seed': 0,
       'workers': -1,
+  })
+  config.demo = ml_collections.ConfigDict({
       # The inverse renderer: Unsup3D's depth net fitted to the ground-truth depth.
       'unsup3d_steps': 300,
       'unsup3d_batch_size': 16,

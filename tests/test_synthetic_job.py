@@ -25,9 +25,9 @@ def tiny_job_config():
   config.train.checkpoint_every_steps = 2
   config.train.log_every_steps = 1
   config.train.image_summary_every_steps = 0
-  s = config.synthetic
-  s.update(videos=4, frames=4, workers=0, unsup3d_steps=3, unsup3d_batch_size=2,
-           unsup3d_frames_per_clip=2, eval_clips=1, eval_frames=2, video_frames=3)
+  config.synthetic.update(videos=4, frames=4, workers=0)
+  config.demo.update(unsup3d_steps=3, unsup3d_batch_size=2, unsup3d_frames_per_clip=2,
+                     eval_clips=1, eval_frames=2, video_frames=3)
   return config
 
 

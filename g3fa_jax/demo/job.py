@@ -124,7 +124,7 @@ def _decode_frames(record: dict[str, Any], frame_indices) -> np.ndarray:
 def depth_training_set(config: ml_collections.ConfigDict) -> tuple[np.ndarray, np.ndarray]:
   """Train-split frames (N, S, S, 3) in [0, 1] and their ground-truth depth (N, S, S)."""
   clips = _split_source(config, 'train')
-  per_clip = int(config.synthetic.unsup3d_frames_per_clip)
+  per_clip = int(config.demo.unsup3d_frames_per_clip)
   images, depths = [], []
   for i in range(len(clips)):
     record = clips[i]
@@ -148,7 +148,7 @@ def train_inverse_renderer(config: ml_collections.ConfigDict) -> dict[str, Any]:
   """Fits the Unsup3D depth net (config.unsup3d) to the synthetic depth; returns its variables
   and writes them as item 'unsup3d' of an orbax checkpoint at config.pretrained.unsup3d."""
   cfg = config.unsup3d
-  s = config.synthetic
+  s = config.demo
   images, depths = depth_training_set(config)
   size = int(cfg.image_size)
   if images.shape[1] != size:
@@ -191,7 +191,8 @@ def train_inverse_renderer(config: ml_collections.ConfigDict) -> dict[str, Any]:
       losses = []
   variables = {**variables, 'params': params}
   ckpt.save_checkpoint(config.pretrained.unsup3d, num_steps, {'unsup3d': variables},
-                       {'unsup3d': cfg.to_dict(), 'synthetic': s.to_dict()},
+                       {'unsup3d': cfg.to_dict(), 'synthetic': config.synthetic.to_dict(),
+                        'demo': s.to_dict()},
                        source='g3fa_jax.demo.job: Unsup3D depth fitted to synthetic depth')
   return jax.device_get(variables)
 
@@ -231,10 +232,10 @@ def untrained_animator(config: ml_collections.ConfigDict):
 def _heldout_mean_l1(predict: Callable[[np.ndarray, np.ndarray], np.ndarray],
                      config: ml_collections.ConfigDict, batch_size: int) -> float:
   """Mean |predict(source, driving) - driving| over test clips: source = the first frame
-  (repeated over the batch), driving = the other frames (or `synthetic.eval_frames` of them)."""
+  (repeated over the batch), driving = the other frames (or `demo.eval_frames` of them)."""
   clips = _split_source(config, 'test')
-  n_clips = int(config.synthetic.eval_clips) or len(clips)
-  max_frames = int(config.synthetic.eval_frames)
+  n_clips = int(config.demo.eval_clips) or len(clips)
+  max_frames = int(config.demo.eval_frames)
   total, count = 0., 0
   for c in range(min(n_clips, len(clips))):
     record = clips[c]
@@ -276,13 +277,13 @@ def write_animation(animator, config: ml_collections.ConfigDict, path: str | os.
   source = _decode_frames(clips[src], [0])[0]
   record = clips[drv]
   n = record['num_frames']
-  if int(config.synthetic.video_frames):
-    n = min(n, int(config.synthetic.video_frames))
+  if int(config.demo.video_frames):
+    n = min(n, int(config.demo.video_frames))
   driving = _decode_frames(record, range(n))
   generated = animator.animate(source, driving)
   panels = np.concatenate([np.broadcast_to(source, driving.shape), driving, generated], axis=2)
   frames = np.clip(np.round(panels * 255), 0, 255).astype(np.uint8)
-  with Mp4Writer(path, float(config.synthetic.video_fps)) as writer:
+  with Mp4Writer(path, float(config.demo.video_fps)) as writer:
     writer.write(frames)
   _log('Animation: %s (%d frames: source %s | driving %s | generated)', path, len(frames),
        identities[src], identities[drv])
