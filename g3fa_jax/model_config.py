@@ -22,12 +22,17 @@ def vox256_model_config() -> ml_collections.ConfigDict:
       'generator_params': {
           'block_expansion': 64, 'max_features': 512, 'num_down_blocks': 2,
           'num_bottleneck_blocks': 6, 'estimate_occlusion_map': True,
+          # g3fa-jax option, fixed at 128 in the official SPADE decoder.
+          'decoder_hidden_channels': 128,
           'dense_motion_params': {
               'block_expansion': 64, 'max_features': 1024, 'num_blocks': 5, 'scale_factor': 0.25,
           },
           'render_params': {
               'simpled_channel_rgb': 128, 'simpled_channel_sigma': 128, 'floor_num': 8,
               'hidden_size': 128,
+              # g3fa-jax option, fixed at 256 in the official renderer; must equal the
+              # generator's feature width min(max_features, block_expansion * 2^num_down_blocks).
+              'output_channels': 256,
           },
       },
       'discriminator_params': {

@@ -34,6 +34,7 @@ from g3fa_jax.animate.video import Mp4Writer
 from g3fa_jax.data import index as index_lib
 from g3fa_jax.data import records
 from g3fa_jax.data import source as source_lib
+from g3fa_jax.demo import figures
 from g3fa_jax.inference.animator import Animator
 from g3fa_jax.models import inverse_renderer
 from g3fa_jax.models import networks
@@ -51,6 +52,9 @@ CHECKPOINT_DIR = 'checkpoints'
 EVAL_FILE = 'eval.json'
 START_EVAL_FILE = 'eval_start.json'
 VIDEO_FILE = 'animation.mp4'
+SHEET_FILE = 'animation.png'
+CURVE_FILE = 'learning_curve.json'
+CURVE_PLOT_FILE = 'learning_curve.png'
 # Targets of the depth fit: inside tanh's reach of Unsup3D's [0.9, 1.1] canonical range.
 DEPTH_TARGET_RANGE = (0.905, 1.095)
 # Unsup3D's canonical depth fixes the two leftmost and rightmost columns.
@@ -252,6 +256,33 @@ def _heldout_mean_l1(predict: Callable[[np.ndarray, np.ndarray], np.ndarray],
   return total / max(count, 1)
 
 
+def keypoint_pose_correlation(animator, config: ml_collections.ConfigDict) -> dict[str, float]:
+  """Do the keypoints move with the head? Over every held-out clip, the keypoints' mean
+  displacement from the clip's first frame (x and y, in [-1, 1] units) against the ground-truth
+  change of yaw and pitch (degrees); returns the Pearson correlations 'yaw_x' and 'pitch_y'
+  (in [-1, 1]; the sign depends on the conventions, the magnitude is what matters; 0 for
+  keypoints that do not move)."""
+  clips = _split_source(config, 'test')
+  dx, dy, yaw, pitch = [], [], [], []
+  for c in range(len(clips)):
+    record = clips[c]
+    frames = _decode_frames(record, range(record['num_frames']))
+    mean_kp = np.asarray(animator.keypoints(frames)['value']).mean(axis=1)  # (T, 2)
+    dx.append(mean_kp[:, 0] - mean_kp[0, 0])
+    dy.append(mean_kp[:, 1] - mean_kp[0, 1])
+    angles = record['synthetic']
+    yaw.append(np.asarray(angles['yaw']) - angles['yaw'][0])
+    pitch.append(np.asarray(angles['pitch']) - angles['pitch'][0])
+  return {'yaw_x': _pearson(np.concatenate(yaw), np.concatenate(dx)),
+          'pitch_y': _pearson(np.concatenate(pitch), np.concatenate(dy))}
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+  a, b = a - a.mean(), b - b.mean()
+  denominator = float(np.sqrt((a * a).sum() * (b * b).sum()))
+  return float((a * b).sum() / denominator) if denominator > 0 else 0.
+
+
 def heldout_l1(animator, config: ml_collections.ConfigDict, batch_size: int = 8) -> float:
   """Held-out reconstruction L1 of `animator` (images in [0, 1]; see `_heldout_mean_l1`)."""
   return _heldout_mean_l1(lambda s, d: animator.reconstruct(s, d)['prediction'], config,
@@ -265,10 +296,12 @@ def source_copy_l1(config: ml_collections.ConfigDict) -> float:
   return _heldout_mean_l1(lambda s, d: s, config, batch_size=64)
 
 
-def write_animation(animator, config: ml_collections.ConfigDict, path: str | os.PathLike) -> int:
+def write_animation(animator, config: ml_collections.ConfigDict, path: str | os.PathLike,
+                    sheet_path: str | os.PathLike | None = None) -> int:
   """Animates the first frame of a held-out identity with a clip of another held-out identity
   (another clip of the same one if there is only one); writes [source | driving | generated]
-  frames as an mp4. Returns the number of frames."""
+  frames as an mp4 and, with `sheet_path`, a contact sheet PNG (source, a row of driving frames,
+  the row of generated frames). Returns the number of frames."""
   clips = _split_source(config, 'test')
   identities = [clips[i]['identity'] for i in range(len(clips))]
   src = 0
@@ -285,9 +318,61 @@ def write_animation(animator, config: ml_collections.ConfigDict, path: str | os.
   frames = np.clip(np.round(panels * 255), 0, 255).astype(np.uint8)
   with Mp4Writer(path, float(config.demo.video_fps)) as writer:
     writer.write(frames)
+  if sheet_path is not None:
+    figures.contact_sheet(source, driving, np.asarray(generated), sheet_path)
   _log('Animation: %s (%d frames: source %s | driving %s | generated)', path, len(frames),
        identities[src], identities[drv])
   return len(frames)
+
+
+def animator_from_state(config: ml_collections.ConfigDict, state: Any) -> Animator:
+  """An Animator of a training state's keypoint detector and generator (copied to the host, so
+  that the trainer may donate the state's buffers afterwards)."""
+  host = jax.device_get({name: {'params': state.params[name], **state.collections[name]}
+                         for name in ('kp_detector', 'generator')})
+  return Animator(config, host['kp_detector'], host['generator'])
+
+
+class LearningCurve:
+  """Held-out L1 (and how the keypoints follow the head pose) at step 0 and at every checkpoint,
+  kept in WORKDIR/learning_curve.json (a resumed run keeps the points it had) and drawn with the
+  no-motion baseline as WORKDIR/learning_curve.png."""
+
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str | os.PathLike):
+    self.config = config
+    self.path = pathlib.Path(workdir) / CURVE_FILE
+    self.plot_path = pathlib.Path(workdir) / CURVE_PLOT_FILE
+    saved = json.loads(self.path.read_text()) if self.path.exists() else {}
+    self.points: dict[int, float] = {int(k): v for k, v in saved.get('heldout_l1', {}).items()}
+    self.correlations: dict[int, dict[str, float]] = {
+        int(k): v for k, v in saved.get('keypoint_pose_correlation', {}).items()}
+    self.baseline: float | None = saved.get('source_copy_heldout_l1')
+
+  def evaluate(self, step: int, animator) -> float:
+    """Measures `animator` (the networks at `step`), records and draws the point; returns L1."""
+    l1 = heldout_l1(animator, self.config)
+    self.points[int(step)] = l1
+    self.correlations[int(step)] = keypoint_pose_correlation(animator, self.config)
+    if self.baseline is None:
+      self.baseline = source_copy_l1(self.config)
+    content = {'heldout_l1': {str(k): v for k, v in sorted(self.points.items())},
+               'source_copy_heldout_l1': self.baseline,
+               'keypoint_pose_correlation': {str(k): v
+                                             for k, v in sorted(self.correlations.items())}}
+    tmp = self.path.with_suffix('.json.tmp')
+    tmp.write_text(json.dumps(content, indent=2))
+    os.replace(tmp, self.path)
+    steps = sorted(self.points)
+    figures.learning_curve(steps, [self.points[k] for k in steps], self.baseline, self.plot_path)
+    correlation = self.correlations[int(step)]
+    _log('Held-out reconstruction L1 at step %d: %.4f (no-motion baseline %.4f: %.2fx); '
+         'keypoints vs head pose: r(yaw, x) = %.2f, r(pitch, y) = %.2f', step, l1,
+         self.baseline, l1 / self.baseline, correlation['yaw_x'], correlation['pitch_y'])
+    return l1
+
+  def on_checkpoint(self, step: int, state: Any) -> None:
+    """The trainer's hook: evaluates the state's networks on the held-out clips."""
+    self.evaluate(step, animator_from_state(self.config, state))
 
 
 # ------------------------------------------------------------------------------------ the job
@@ -303,40 +388,54 @@ def prepare(config: ml_collections.ConfigDict, workdir: str | os.PathLike
   prepare_vgg19(config)
   start_file = pathlib.Path(workdir) / START_EVAL_FILE
   if not start_file.exists():
-    l1 = heldout_l1(untrained_animator(config), config)
+    l1 = LearningCurve(config, workdir).evaluate(0, untrained_animator(config))
     start_file.write_text(json.dumps({'step': 0, 'heldout_l1': l1}))
-    _log('Held-out reconstruction L1 at step 0 (untrained): %.4f', l1)
   return config
 
 
 def finish(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> dict[str, Any]:
-  """Held-out L1 of the trained checkpoint (vs. step 0) into WORKDIR/eval.json; the mp4."""
+  """Held-out L1 of the trained checkpoint against step 0 and the no-motion baseline into
+  WORKDIR/eval.json; the animation (mp4 and contact sheet) and the learning curve."""
   config = resolve_paths(config, workdir)
   workdir = pathlib.Path(workdir)
   animator = Animator.from_checkpoint(workdir / CHECKPOINT_DIR)
   _, step = ckpt.read_config(workdir / CHECKPOINT_DIR)
   start = json.loads((workdir / START_EVAL_FILE).read_text())
-  end_l1 = heldout_l1(animator, config)
-  frames = write_animation(animator, config, workdir / VIDEO_FILE)
-  copy_l1 = source_copy_l1(config)
+  curve = LearningCurve(config, workdir)
+  end_l1 = curve.points.get(step)
+  if end_l1 is None:
+    end_l1 = curve.evaluate(step, animator)
+  frames = write_animation(animator, config, workdir / VIDEO_FILE, workdir / SHEET_FILE)
+  copy_l1 = curve.baseline
   result = {'start': start, 'end': {'step': step, 'heldout_l1': end_l1},
             'relative_reduction': 1 - end_l1 / start['heldout_l1'],
             'source_copy_heldout_l1': copy_l1,
-            'test_clips': len(_split_source(config, 'test')), 'video': str(workdir / VIDEO_FILE),
+            'ratio_to_source_copy': end_l1 / copy_l1,
+            'beats_source_copy': bool(end_l1 < copy_l1),
+            'keypoint_pose_correlation': curve.correlations.get(step),
+            'test_clips': len(_split_source(config, 'test')),
+            'learning_curve': str(workdir / CURVE_PLOT_FILE),
+            'video': str(workdir / VIDEO_FILE), 'contact_sheet': str(workdir / SHEET_FILE),
             'video_frames': frames}
-  (workdir / EVAL_FILE).write_text(json.dumps(result, indent=2))
-  _log('Held-out reconstruction L1: %.4f at step 0 -> %.4f at step %d (%.0f%% lower; the '
-       'source frame itself as the prediction: %.4f); %s', start['heldout_l1'], end_l1, step,
-       100 * result['relative_reduction'], copy_l1, workdir / EVAL_FILE)
+  tmp = workdir / (EVAL_FILE + '.tmp')
+  tmp.write_text(json.dumps(result, indent=2))
+  os.replace(tmp, workdir / EVAL_FILE)
+  _log('Held-out reconstruction L1: %.4f at step 0 -> %.4f at step %d; the source frame itself '
+       'as the prediction (no motion): %.4f, so the model is at %.2fx the no-motion baseline; %s',
+       start['heldout_l1'], end_l1, step, copy_l1, end_l1 / copy_l1, workdir / EVAL_FILE)
   return result
 
 
 def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
         writer: Optional[Any] = None) -> dict[str, Any]:
-  """The whole job: prepare, train (resumable), finish. Returns eval.json's content."""
+  """The whole job: prepare, train (resumable, a held-out L1 at each checkpoint), finish.
+  Returns eval.json's content."""
+  started = time.time()
   config = prepare(config, workdir)
   start = time.time()
-  trainer.train(config, str(workdir), writer=writer)
+  trainer.train(config, str(workdir), writer=writer,
+                on_checkpoint=LearningCurve(config, workdir).on_checkpoint)
   _log('Training done in %.0f s', time.time() - start)
-  return finish(config, workdir)
-
+  result = finish(config, workdir)
+  _log('The whole job took %.0f s', time.time() - started)
+  return result

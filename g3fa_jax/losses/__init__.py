@@ -15,6 +15,7 @@ from g3fa_jax.losses.objective import discriminator_losses
 from g3fa_jax.losses.objective import ensemble_map
 from g3fa_jax.losses.objective import generator_losses
 from g3fa_jax.losses.objective import OFFICIAL_LOSS_WEIGHTS
+from g3fa_jax.losses.perceptual import feature_maps_needed
 from g3fa_jax.losses.perceptual import image_pyramid
 from g3fa_jax.losses.perceptual import perceptual_loss
 from g3fa_jax.losses.perceptual import PYRAMID_SCALES

@@ -4,8 +4,9 @@ Pure functions of already-computed network outputs, so a training step only wire
 them. Discriminator outputs are what `MultiScaleDiscriminator` returns (scales [1]):
 {'feature_maps_1': [4 maps], 'prediction_map_1': (B, h, w, 1)}. Loss weights use the official
 names (`loss_weights` of the official config): generator_gan, discriminator_gan, feature_matching
-(4), perceptual (5), equivariance_value, equivariance_jacobian. A loss whose weight is zero is left
-out of the dict, as in the official code.
+(4), perceptual (5), equivariance_value, equivariance_jacobian; and one g3fa-jax option, pixel_l1
+(a plain L1 between the generated and driving frames; absent or 0 in the official recipe). A loss
+whose weight is zero is left out of the dict, as in the official code.
 
 The adversarial terms score the ensemble patch map
   D = (w_rgb D_rgb + w_depth D_depth + w_normal D_normal) / (w_rgb + w_depth + w_normal)
@@ -17,6 +18,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional, Sequence
 
 import jax
+import jax.numpy as jnp
 
 from g3fa_jax.losses import equivariance
 from g3fa_jax.losses import gan
@@ -67,16 +69,21 @@ def generator_losses(loss_weights: Mapping[str, Any], *,
     transformed_kp: keypoints of `equivariance.transform_frame(tps, driving)`.
     tps: the random transform of this step (`equivariance.sample_tps`).
     w_depth, w_normal, w_rgb: ensemble weights.
-    driving: (B, H, W, 3) driving frames in [0, 1] (perceptual loss only).
-    prediction: (B, H, W, 3) generated frames (perceptual loss only).
+    driving: (B, H, W, 3) driving frames in [0, 1] (perceptual and pixel losses only).
+    prediction: (B, H, W, 3) generated frames (perceptual and pixel losses only).
     vgg_features: images -> relu1_1..relu5_1 (perceptual loss only).
     pyramid_scales: perceptual image pyramid (official train_params.scales).
 
   Returns:
-    {'perceptual', 'gen_gan', 'feature_matching', 'equivariance_value', 'equivariance_jacobian'},
-    scalars, each present when its weight is nonzero.
+    {'perceptual', 'pixel_l1', 'gen_gan', 'feature_matching', 'equivariance_value',
+    'equivariance_jacobian'}, scalars, each present when its weight is nonzero.
   """
   losses = {}
+  pixel_weight = float(loss_weights.get('pixel_l1', 0))
+  if pixel_weight != 0:
+    if driving is None or prediction is None:
+      raise ValueError('generator_losses: pixel_l1 is nonzero but driving or prediction is missing')
+    losses['pixel_l1'] = pixel_weight * jnp.mean(jnp.abs(prediction - driving))
   perceptual_weights = tuple(loss_weights.get('perceptual', ()))
   if sum(perceptual_weights) != 0:
     if vgg_features is None or driving is None or prediction is None:

@@ -22,6 +22,13 @@ def image_pyramid(x: jax.Array, scales: Sequence[float] = PYRAMID_SCALES) -> dic
   return {scale: antialias_downsample(x, scale) for scale in scales}
 
 
+def feature_maps_needed(weights: Sequence[float]) -> int:
+  """How many leading feature maps a perceptual loss with these per-layer weights reads: up to the
+  last non-zero weight (e.g. 3 for [10, 10, 10, 0, 0], so VGG19 can stop after relu3_1)."""
+  nonzero = [i for i, w in enumerate(weights) if w != 0]
+  return nonzero[-1] + 1 if nonzero else 0
+
+
 def perceptual_loss(feature_fn: FeatureFn, generated: jax.Array, real: jax.Array,
                     weights: Sequence[float],
                     scales: Sequence[float] = PYRAMID_SCALES) -> jax.Array:
@@ -32,7 +39,8 @@ def perceptual_loss(feature_fn: FeatureFn, generated: jax.Array, real: jax.Array
       relu5_1 (`functools.partial(Vgg19().apply, vgg_variables)`); one weight per map.
     generated: (B, H, W, 3) generated frames in [0, 1].
     real: (B, H, W, 3) real (driving) frames in [0, 1]; no gradient flows into their features.
-    weights: per-layer weights (official: [10, 10, 10, 10, 10]).
+    weights: per-layer weights (official: [10, 10, 10, 10, 10]); `feature_fn` may return fewer
+      maps than weights when the weights past its last map are zero.
     scales: image pyramid scales (official train_params.scales).
 
   Returns:
@@ -44,8 +52,9 @@ def perceptual_loss(feature_fn: FeatureFn, generated: jax.Array, real: jax.Array
     # One feature pass for both images: VGG has no batch-coupled layers.
     both = antialias_downsample(jnp.concatenate([generated, real], axis=0), scale)
     features = feature_fn(both)
-    if len(features) != len(weights):
-      raise ValueError(f'perceptual_loss: {len(weights)} weights for {len(features)} feature maps')
+    if not feature_maps_needed(weights) <= len(features) <= len(weights):
+      raise ValueError(f'perceptual_loss: {len(weights)} weights {list(weights)} for '
+                       f'{len(features)} feature maps')
     for weight, feature in zip(weights, features):
       diff = feature[:batch] - jax.lax.stop_gradient(feature[batch:])
       total = total + weight * jnp.mean(jnp.abs(diff))

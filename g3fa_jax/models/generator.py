@@ -30,8 +30,9 @@ class Generator(nn.Module):
   'prediction' (B, H, W, 3) in (0, 1), 'deformed' (B, H, W, C) (source warped by the dense
   motion), and at the dense-motion resolution (h, w): 'mask' (B, h, w, K+1), 'sparse_deformed'
   (B, K+1, h, w, C), 'deformation' (B, h, w, 2), 'occlusion_map' (B, h, w, 1) if estimated.
-  The feature width min(max_features, block_expansion * 2^num_down_blocks) must be 256 (the
-  renderer outputs 256 channels and the decoder expects twice the feature width).
+  The feature width min(max_features, block_expansion * 2^num_down_blocks) must equal the
+  renderer's `render_params.output_channels` (256 officially): the decoder takes both, stacked.
+  `decoder_hidden_channels` (not an official field; 128 there) is the SPADE decoder's hidden width.
   """
   num_channels: int
   num_kp: int
@@ -42,6 +43,7 @@ class Generator(nn.Module):
   render_params: Mapping[str, Any]
   estimate_occlusion_map: bool = False
   antialias_kernel: tuple[tuple[float, ...], ...] | None = None
+  decoder_hidden_channels: int = 128
 
   @nn.compact
   def __call__(self, source_image: jnp.ndarray, kp_source: dict, kp_driving: dict,
@@ -70,7 +72,12 @@ class Generator(nn.Module):
       out = out * occlusion_map
     outputs['deformed'] = deform_input(source_image, deformation)
 
-    render = RenderModel(**dict(self.render_params), name='Render_model')(out, train)
-    out = jnp.concatenate([out, render], axis=-1)
-    outputs['prediction'] = SPADEDecoder(name='decoder')(out)
+    renderer = RenderModel(**dict(self.render_params), name='Render_model')
+    if out.shape[-1] != renderer.output_channels:
+      raise ValueError(
+          f'Generator: feature width {out.shape[-1]} (min(max_features, block_expansion * '
+          f'2^num_down_blocks)) must equal render_params.output_channels '
+          f'({renderer.output_channels}); change one of them')
+    out = jnp.concatenate([out, renderer(out, train)], axis=-1)
+    outputs['prediction'] = SPADEDecoder(self.decoder_hidden_channels, name='decoder')(out)
     return outputs

@@ -31,14 +31,16 @@ class SPADELayer(nn.Module):
 
 
 class SPADEBlock(nn.Module):
-  """SPADE, ReLU, conv (C -> C), SPADE, ReLU, conv (C -> out_channel)."""
+  """SPADE, ReLU, conv (C -> C), SPADE, ReLU, conv (C -> out_channel); the SPADE layers' hidden
+  convolution has `hidden_channel` channels."""
   out_channel: int
+  hidden_channel: int = 128
 
   @nn.compact
   def __call__(self, x: jnp.ndarray, modulation: jnp.ndarray) -> jnp.ndarray:
-    out = nn.relu(SPADELayer(name='SPADE_0')(x, modulation))
+    out = nn.relu(SPADELayer(self.hidden_channel, name='SPADE_0')(x, modulation))
     out = Conv(x.shape[-1], 3, 1, name='conv_0')(out)
-    out = nn.relu(SPADELayer(name='SPADE_1')(out, modulation))
+    out = nn.relu(SPADELayer(self.hidden_channel, name='SPADE_1')(out, modulation))
     return Conv(self.out_channel, 3, 1, name='conv_1')(out)
 
 
@@ -48,17 +50,21 @@ def _upsample_bilinear2x(x: jnp.ndarray) -> jnp.ndarray:
 
 
 class SPADEDecoder(nn.Module):
-  """(B, h, w, C) -> (B, 4h, 4w, 3) image in (0, 1); channels C -> C/4 -> C/16 -> C/16."""
+  """(B, h, w, C) -> (B, 4h, 4w, 3) image in (0, 1); channels C -> C/4 -> C/16 -> C/16.
+
+  `mid_channel` is the width of the segmentation map and of every SPADE layer's hidden
+  convolution (128 in the official decoder, where both are fixed).
+  """
   mid_channel: int = 128
 
   @nn.compact
   def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
     c = x.shape[-1]
     seg = nn.relu(Conv(self.mid_channel, 3, 1, name='seg_conv_0')(x))
-    x = SPADEBlock(c // 4, name='SPADE_0')(x, seg)
+    x = SPADEBlock(c // 4, self.mid_channel, name='SPADE_0')(x, seg)
     x = _upsample_bilinear2x(x)
-    x = SPADEBlock(c // 16, name='SPADE_1')(x, seg)
+    x = SPADEBlock(c // 16, self.mid_channel, name='SPADE_1')(x, seg)
     x = _upsample_bilinear2x(x)
-    x = SPADEBlock(c // 16, name='SPADE_2')(x, seg)
-    x = SPADEBlock(c // 16, name='SPADE_3')(x, seg)
+    x = SPADEBlock(c // 16, self.mid_channel, name='SPADE_2')(x, seg)
+    x = SPADEBlock(c // 16, self.mid_channel, name='SPADE_3')(x, seg)
     return nn.sigmoid(Conv(3, 7, 3, name='final_0')(x))

@@ -32,7 +32,15 @@ TORCHVISION_VGG19_CONVS = VGG19_CONVS + ((30, 512), (32, 512), (34, 512))
 
 
 class Vgg19(nn.Module):
-  """relu1_1 .. relu5_1 of torchvision's VGG19 on ImageNet-normalised input (frozen in training)."""
+  """relu1_1 .. relu5_1 of torchvision's VGG19 on ImageNet-normalised input (frozen in training).
+
+  Attributes:
+    num_outputs: how many of the five maps to compute (1..5); the network stops after the last
+      one, so a perceptual loss whose deeper weights are zero skips the deep convolutions. The
+      first `num_outputs` maps equal those of the full network, and the parameters are a subset
+      (a converted full VGG19 checkpoint restores into any of them).
+  """
+  num_outputs: int = len(_OUTPUT_AFTER)
 
   @nn.compact
   def __call__(self, x: jax.Array) -> list[jax.Array]:
@@ -42,15 +50,17 @@ class Vgg19(nn.Module):
       x: (B, H, W, 3) RGB images in [0, 1].
 
     Returns:
-      Five maps: (B, H, W, 64), (B, H/2, W/2, 128), (B, H/4, W/4, 256), (B, H/8, W/8, 512),
+      The first `num_outputs` of the five maps: (B, H, W, 64), (B, H/2, W/2, 128), (B, H/4, W/4, 256), (B, H/8, W/8, 512),
       (B, H/16, W/16, 512) (sizes floored at each pool).
     """
     if x.shape[-1] != 3:
       raise ValueError(f'Vgg19 expects RGB input (B, H, W, 3), got shape {x.shape}')
+    if not 1 <= self.num_outputs <= len(_OUTPUT_AFTER):
+      raise ValueError(f'Vgg19.num_outputs={self.num_outputs}: use 1..{len(_OUTPUT_AFTER)}')
     out = (x - jnp.asarray(IMAGENET_MEAN, x.dtype)) / jnp.asarray(IMAGENET_STD, x.dtype)
     channels = dict(VGG19_CONVS)
     features = []
-    for index in range(_OUTPUT_AFTER[-1] + 1):
+    for index in range(_OUTPUT_AFTER[self.num_outputs - 1] + 1):
       if index in channels:
         out = nn.Conv(channels[index], (3, 3), padding=((1, 1), (1, 1)),
                       name=f'features_{index}')(out)

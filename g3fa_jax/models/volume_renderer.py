@@ -48,9 +48,10 @@ class SigmaPredictor(nn.Module):
 
 
 class MultiHeadNeRFModel(nn.Module):
-  """Per-sample MLP: (rgb_in (..., C_rgb), sigma_in (..., C_sigma)) -> (colour (..., 256),
-  density logit (..., 1))."""
+  """Per-sample MLP: (rgb_in (..., C_rgb), sigma_in (..., C_sigma)) -> (colour (...,
+  out_channels), density logit (..., 1)). The official width is out_channels = 256."""
   hidden_size: int = 128
+  out_channels: int = 256
 
   @nn.compact
   def __call__(self, rgb_in: jnp.ndarray, sigma_in: jnp.ndarray):
@@ -63,7 +64,7 @@ class MultiHeadNeRFModel(nn.Module):
     x = jnp.concatenate([feat_sigma, feat_rgb], axis=-1)
     x = nn.relu(Dense(hidden, name='layer4')(x))
     x = nn.relu(Dense(hidden, name='layer5')(x))
-    return Dense(256, name='layer6')(x), sigma
+    return Dense(self.out_channels, name='layer6')(x), sigma
 
 
 def volume_render(rgb: jnp.ndarray, sigma: jnp.ndarray) -> jnp.ndarray:
@@ -78,16 +79,22 @@ def volume_render(rgb: jnp.ndarray, sigma: jnp.ndarray) -> jnp.ndarray:
 
 
 class RenderModel(nn.Module):
-  """Warped features (B, H, W, C_in) -> rendered features (B, H, W, 256) in (0, 1)."""
+  """Warped features (B, H, W, C_in) -> rendered features (B, H, W, output_channels) in (0, 1).
+
+  `output_channels` is not an official field (the official renderer always outputs 256); smaller
+  values make narrow generators for small frames possible (configs/synthetic.py).
+  """
   simpled_channel_rgb: int = 128
   simpled_channel_sigma: int = 128
   floor_num: int = 8
   hidden_size: int = 128
+  output_channels: int = 256
 
   @nn.compact
   def __call__(self, feature: jnp.ndarray, train: bool) -> jnp.ndarray:
     rgb_in = RgbPredictor(self.simpled_channel_rgb, self.floor_num, name='rgb_predict')(feature)
     sigma_in = SigmaPredictor(self.simpled_channel_sigma, self.floor_num,
                               name='sigma_predict')(feature, train)
-    rgb_out, sigma_out = MultiHeadNeRFModel(self.hidden_size, name='nerf_module')(rgb_in, sigma_in)
+    rgb_out, sigma_out = MultiHeadNeRFModel(self.hidden_size, self.output_channels,
+                                                  name='nerf_module')(rgb_in, sigma_in)
     return nn.sigmoid(volume_render(rgb_out, sigma_out))

@@ -58,7 +58,9 @@ class Networks:
   def from_config(cls, config: ml_collections.ConfigDict) -> 'Networks':
     built = {name: networks.build_network(name, config)
              for name in networks.G3FA_NETWORKS + ('unsup3d',)}
-    return cls(vgg19=Vgg19(), **built)
+    # VGG19 stops at the deepest feature map the perceptual loss weighs.
+    vgg_outputs = losses_lib.feature_maps_needed(config.train.loss_weights.perceptual) or 1
+    return cls(vgg19=Vgg19(num_outputs=vgg_outputs), **built)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -228,10 +230,9 @@ def generator_phase(nets: Networks, settings: StepSettings, state: TrainState,
     prediction = generated['prediction']
     aux.update(generated=generated, kp_source=kp_source, kp_driving=kp_driving)
 
-    loss_inputs = {}
+    loss_inputs = {'driving': driving, 'prediction': prediction}
     if settings.uses_perceptual:
-      loss_inputs.update(driving=driving, prediction=prediction,
-                         vgg_features=_vgg_features(nets, frozen['vgg19'], dtype,
+      loss_inputs.update(vgg_features=_vgg_features(nets, frozen['vgg19'], dtype,
                                                      source.shape[0]),
                          pyramid_scales=settings.pyramid_scales)
     if settings.uses_gan:

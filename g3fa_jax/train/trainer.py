@@ -13,7 +13,7 @@ import functools
 import logging as pylogging
 import os
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import jax
 import jax.numpy as jnp
@@ -21,6 +21,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
+from g3fa_jax import losses as losses_lib
 from g3fa_jax.train import checkpointing
 from g3fa_jax.train import input_pipeline
 from g3fa_jax.train import optim
@@ -58,10 +59,14 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   """Fails early, with the field's name, on settings the step cannot run."""
   step_lib.StepSettings.from_config(config)
   smallest = int(config.image_size * min(config.train.scales))
-  if sum(config.train.loss_weights.perceptual) != 0 and smallest < 16:
+  maps = losses_lib.feature_maps_needed(config.train.loss_weights.perceptual)
+  # relu{n}_1 of VGG19 comes after n - 1 halvings.
+  needed = 2 ** (maps - 1) if maps else 1
+  if smallest < needed:
     raise ValueError(f'config.train.scales={list(config.train.scales)}: the {smallest}x{smallest} '
                      f'pyramid level of {config.image_size}x{config.image_size} frames is too '
-                     'small for VGG19 (relu5_1 needs 16x16); drop the smallest scales')
+                     f'small for VGG19 (relu{maps}_1 needs {needed}x{needed}); drop the smallest '
+                     'scales')
 
 
 class Progress:
@@ -152,13 +157,16 @@ def quiet_library_logs() -> None:
 
 
 def train(config: ml_collections.ConfigDict, workdir: str, *,
-          writer: Optional[Any] = None) -> TrainState:
+          writer: Optional[Any] = None,
+          on_checkpoint: Optional[Callable[[int, TrainState], None]] = None) -> TrainState:
   """Trains (or resumes) to `num_train_steps` and returns the final state.
 
   Args:
     config: a run config (`configs/vox.py`).
     workdir: checkpoints go to `workdir/checkpoints`, TensorBoard files to `workdir/tensorboard`.
     writer: a clu `MetricWriter` to use instead of log lines + TensorBoard (closed at the end).
+    on_checkpoint: called as on_checkpoint(step, state) after each checkpoint is written (e.g. a
+      held-out evaluation for a learning curve); it must not change the state.
   """
   validate_config(config)
   os.makedirs(workdir, exist_ok=True)
@@ -241,6 +249,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, *,
       if step % int(train_cfg.checkpoint_every_steps) == 0 or step == num_train_steps:
         guard.flush()
         checkpointing.save(manager, state, config, data_args=train_input.save_args())
+        if on_checkpoint is not None:
+          on_checkpoint(step, state)
     guard.flush()
   finally:
     manager.wait_until_finished()
