@@ -56,6 +56,24 @@ def make_clip(path, num_frames: int, fps: int, audio_codec: str | None = 'aac',
   return pathlib.Path(path)
 
 
+def make_truncated_clip(path, num_frames: int = 30) -> pathlib.Path:
+  """A faststart mp4 (index at the front) of noise frames, cut to its first half: its frames
+  decode until the cut without an error from FFmpeg's threaded decoder."""
+  whole = pathlib.Path(path).with_name('whole-' + pathlib.Path(path).name)
+  with av.open(str(whole), 'w', options={'movflags': 'faststart'}) as container:
+    stream = container.add_stream('libx264', rate=25)
+    stream.width = stream.height = SIZE
+    stream.pix_fmt = 'yuv420p'
+    rng = np.random.default_rng(0)
+    for _ in range(num_frames):
+      frame = rng.integers(0, 256, (SIZE, SIZE, 3), np.uint8)
+      container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format='rgb24')))
+    container.mux(stream.encode(None))
+  data = whole.read_bytes()
+  pathlib.Path(path).write_bytes(data[:len(data) // 2])
+  return pathlib.Path(path)
+
+
 def describe(path) -> dict:
   """Decoded frame count, frame rate, frame size and audio (codec, seconds) of a video."""
   with av.open(str(path)) as container:
@@ -126,6 +144,7 @@ def media(tmp_path_factory) -> dict[str, pathlib.Path]:
           'aac': make_clip(root / 'aac.mp4', 12, 25),
           'pcm': make_clip(root / 'pcm.mkv', 9, 15, audio_codec='pcm_s16le'),
           'broken_video': root / 'broken.mp4', 'broken_image': root / 'broken.png',
+          'truncated': make_truncated_clip(root / 'truncated.mp4'),
           'flat': root / 'flat.png'}
 
 
@@ -223,6 +242,7 @@ def test_face_crop_paste_back_and_best_frame(animator, checkpoints, tmp_path):
 @pytest.mark.parametrize('case,message', [
     ('broken_video', 'broken.mp4: not a readable video'),
     ('broken_image', 'broken.png: not a readable image'),
+    ('truncated', 'truncated.mp4: the file ends early: decoding stopped after frame'),
     ('missing', 'missing.mp4: no such file'),
     ('no_face', 'flat.png: no face found'),
     ('wrong_checkpoint', 'has no kp_detector, generator (it holds unsup3d)'),
@@ -235,6 +255,8 @@ def test_clear_errors(case, message, media, checkpoints, tmp_path, capsys):
   extra = ['--no-crop']
   if case == 'broken_video':
     args['--driving'] = str(media['broken_video'])
+  elif case == 'truncated':
+    args['--driving'] = str(media['truncated'])
   elif case == 'broken_image':
     args['--source'] = str(media['broken_image'])
   elif case == 'missing':

@@ -55,13 +55,13 @@ def media_kind(path: str | os.PathLike) -> str:
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
-  """An image file as (H, W, 3) uint8 RGB (alpha dropped); MediaError if it cannot be read."""
+  """An image file as (H, W, 3) uint8 RGB as displayed (EXIF orientation applied, alpha
+  dropped); MediaError if it cannot be read."""
   path = pathlib.Path(path)
   if not path.is_file():
     raise MediaError(f'{path}: no such image file')
   try:
-    with Image.open(path) as image:
-      return np.asarray(image.convert('RGB'))
+    return video_io.read_image_file(path)
   except (OSError, ValueError, Image.DecompressionBombError) as e:
     raise MediaError(f'{path}: not a readable image ({video_io.error_line(e)})') from e
 

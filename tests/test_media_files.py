@@ -1,0 +1,170 @@
+"""Users' files the readers must get right, made here: phone videos with a rotation tag, non-square
+pixels, EXIF-rotated photos, and truncated files that would otherwise pass as short clips."""
+
+from __future__ import annotations
+
+import fractions
+import pathlib
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from g3fa_jax.animate import video
+from g3fa_jax.animate.errors import MediaError
+from g3fa_jax.media import video_io
+
+
+def portrait(height: int = 48, width: int = 32) -> np.ndarray:
+  """(H, W, 3) uint8 with H > W, different in every quadrant (so any rotation or flip shows)."""
+  frame = np.zeros((height, width, 3), np.uint8)
+  frame[:height // 2, :width // 2] = (230, 40, 40)
+  frame[:height // 2, width // 2:] = (40, 230, 40)
+  frame[height // 2:, :width // 2] = (40, 40, 230)
+  frame[height // 2:, width // 2:] = (230, 230, 230)
+  return frame
+
+
+def write_mp4(path: pathlib.Path, frames: np.ndarray, fps: int = 25, rotation: int | None = None,
+              hflip: bool = False, sar: fractions.Fraction | None = None,
+              options: dict[str, str] | None = None, container_format: str | None = None
+              ) -> pathlib.Path:
+  """Stored pixels `frames`, with a display matrix (PyAV's counter-clockwise `rotation`, then
+  `hflip`) and a sample aspect ratio if given."""
+  with av.open(str(path), 'w', format=container_format, options=options or {}) as container:
+    stream = container.add_stream('libx264', rate=fps)
+    stream.height, stream.width = frames.shape[1:3]
+    stream.pix_fmt = 'yuv420p'
+    if sar is not None:
+      stream.codec_context.sample_aspect_ratio = sar
+    if rotation is not None:
+      stream.set_display_rotation(rotation, hflip=hflip)
+    for frame in frames:
+      container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format='rgb24')))
+    container.mux(stream.encode(None))
+  return path
+
+
+def noise_clip(num_frames: int, size: int = 64, seed: int = 0) -> np.ndarray:
+  """Frames that do not compress much, so half the bytes hold about half the frames."""
+  return np.random.default_rng(seed).integers(0, 256, (num_frames, size, size, 3), np.uint8)
+
+
+def close(a: np.ndarray, b: np.ndarray) -> bool:
+  return a.shape == b.shape and float(np.mean(np.abs(a.astype(float) - b))) < 8
+
+
+# Stored pixels that a player shows as `portrait()`: display = rotate counter-clockwise by
+# `rotation` degrees, then mirror if hflip.
+@pytest.mark.parametrize('rotation,hflip', [(90, False), (-90, False), (180, False),
+                                            (90, True), (0, True)])
+def test_rotation_tag_gives_upright_frames(tmp_path, rotation, hflip):
+  upright = portrait()
+  stored = upright[:, ::-1] if hflip else upright
+  stored = np.ascontiguousarray(np.rot90(stored, k=-rotation // 90))
+  path = write_mp4(tmp_path / 'phone.mp4', np.stack([stored] * 3), rotation=rotation,
+                   hflip=hflip)
+  frames = list(video_io.iter_video_frames(path))
+  assert len(frames) == 3
+  for frame in frames:
+    assert close(frame, upright), (frame.shape, upright.shape)
+  # The animation CLI's reader (and the source-from-video path) show the same frames.
+  assert close(video.read_source(path), upright)
+
+
+def test_sample_aspect_ratio_stretches_to_square_pixels(tmp_path):
+  display = portrait(32, 64)
+  stored = np.ascontiguousarray(display[:, ::2])  # 2:1 pixels: every other column stored.
+  path = write_mp4(tmp_path / 'anamorphic.mp4', np.stack([stored] * 2),
+                   sar=fractions.Fraction(2, 1))
+  (frame, _) = list(video_io.iter_video_frames(path))
+  assert close(frame, display)
+
+
+def test_exif_orientation_of_photos(tmp_path):
+  upright = portrait()
+  exif = Image.Exif()
+  exif[0x0112] = 6  # "rotate 90 clockwise to display": the stored pixels lie on their side.
+  stored = Image.fromarray(np.ascontiguousarray(np.rot90(upright, k=1)))
+  stored.save(tmp_path / 'photo.jpg', exif=exif, quality=95)
+  assert close(video.read_image(tmp_path / 'photo.jpg'), upright)
+  folder = tmp_path / 'frames'
+  folder.mkdir()
+  stored.save(folder / '0000000.jpg', exif=exif, quality=95)
+  assert close(next(video_io.iter_folder_frames(folder)), upright)
+
+
+@pytest.mark.parametrize('name,kwargs', [
+    ('faststart.mp4', {'options': {'movflags': 'faststart'}}),
+    ('clip.mkv', {}),
+])
+def test_truncated_file_is_an_error_naming_the_frame(tmp_path, name, kwargs):
+  whole = write_mp4(tmp_path / name, noise_clip(60), **kwargs)
+  assert len(list(video_io.iter_video_frames(whole))) == 60  # the whole file reads as it is
+  cut = tmp_path / f'cut-{name}'
+  data = whole.read_bytes()
+  cut.write_bytes(data[:len(data) // 2])
+  decoded = []
+  with pytest.raises(video_io.UnreadableClip, match=r'ends early.*after frame \d+ of the 60'
+                     if name.endswith('mp4') else r'ends early.*after frame \d+ of the \d+'
+                     ) as info:
+    for frame in video_io.iter_video_frames(cut):
+      decoded.append(frame)
+  assert f'after frame {len(decoded)} ' in str(info.value) and 0 < len(decoded) < 50
+  assert '\n' not in str(info.value)
+  # The animation CLI's reader says the same in one line.
+  with pytest.raises(MediaError, match='ends early'):
+    list(video.iter_frames(cut))
+  # --max-frames below the cut reads only what it needs, without error.
+  assert len(list(video.iter_frames(cut, max_frames=5))) == 5
+
+
+def test_audio_longer_than_video_is_not_truncation(tmp_path):
+  """mkv declares no frame count; its duration covers the audio, here 1 s past the video."""
+  path = tmp_path / 'long_audio.mkv'
+  with av.open(str(path), 'w') as container:
+    stream = container.add_stream('libx264', rate=25)
+    stream.width = stream.height = 32
+    stream.pix_fmt = 'yuv420p'
+    audio = container.add_stream('pcm_s16le', rate=8000)
+    audio.layout = 'mono'
+    for frame in noise_clip(25, 32):
+      container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format='rgb24')))
+    container.mux(stream.encode(None))
+    for start in range(0, 16000, 800):
+      samples = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format='s16',
+                                           layout='mono')
+      samples.sample_rate, samples.pts = 8000, start
+      container.mux(audio.encode(samples))
+    container.mux(audio.encode(None))
+  assert len(list(video_io.iter_video_frames(path))) == 25
+
+
+def test_prepare_reads_phone_clips_upright_and_skips_truncated_ones(tmp_path):
+  """data_prep: a portrait clip stored sideways with a rotation tag is a face clip (not 'no
+  face'); a faststart mp4 cut in half is skipped as unreadable, naming the frame it stopped at."""
+  pytest.importorskip('skimage')
+  from data_prep import astronaut_clips  # pylint: disable=g-import-not-at-top
+  from data_prep import prepare
+  from data_prep import process_clip
+  from g3fa_jax.data import source as source_lib
+
+  upright = astronaut_clips.face_clip(10, 128, seed=3)[:, :, 16:112]  # (10, 128, 96, 3)
+  stored = np.ascontiguousarray(np.rot90(upright, k=-1, axes=(1, 2)))  # (10, 96, 128, 3)
+  raw = tmp_path / 'raw'
+  raw.mkdir()
+  write_mp4(raw / 'phone_1.mp4', stored, rotation=90)
+  whole = write_mp4(tmp_path / 'cut_1.mp4', noise_clip(40), options={'movflags': 'faststart'})
+  data = whole.read_bytes()
+  (raw / 'cut_1.mp4').write_bytes(data[:len(data) // 2])
+  summary = prepare.run(str(raw), str(tmp_path / 'out'), layout='flat',
+                        settings=process_clip.ClipSettings(size=32), test_fraction=0,
+                        progress=False)
+  assert summary.written == {'train': 1}
+  (skipped,) = summary.skipped
+  assert skipped['key'] == 'cut_1' and skipped['reason'] == 'unreadable'
+  assert 'ends early' in skipped['detail'] and 'of the 40' in skipped['detail']
+  record = source_lib.ClipSource.from_dir(tmp_path / 'out', 'train')[0]
+  assert record['key'] == 'phone_1' and record['source_size'] == [128, 96]
+  assert record['num_frames'] == 10
