@@ -29,6 +29,7 @@ from data_prep import process_clip
 from g3fa_jax.data import index as index_lib
 from g3fa_jax.data import records
 from g3fa_jax.data import shards
+from g3fa_jax.media import paths
 
 
 @dataclasses.dataclass
@@ -122,29 +123,35 @@ def run(input_dir: str, output_dir: str, *, layout: str = 'auto',
   """Prepares (or resumes preparing) a dataset; returns what was done."""
   start = time.time()
   settings.validate()
-  out_dir = pathlib.Path(output_dir)
-  out_dir.mkdir(parents=True, exist_ok=True)
+  # Every check before the output folder is made: a run refused here creates nothing.
+  out_dir = paths.check_output_dir(output_dir, '--output')
   summary = Summary()
   summary.layout, clips = layouts.find_clips(input_dir, layout, identity_regex)
+  if not clips:
+    raise ValueError(layouts.no_clips_message(input_dir, summary.layout, layout))
   if limit:
     clips = clips[:limit]
   summary.found = len(clips)
-  done, summary.removed_unfinished = shards.resume(out_dir, {
-      'settings': settings.fingerprint(), 'layout': summary.layout,
-      'test_fraction': test_fraction, 'test_identities': sorted(test_identities),
-      'use_predefined_split': use_predefined_split, 'identity_regex': identity_regex},
-      'use the same settings to resume, or a new --output folder')
-  if not retry_skipped:
-    done |= {s['key'] for s in shards.read_skipped(out_dir)}
-  todo = [c for c in clips if c.key not in done]
-  summary.already_done = len(clips) - len(todo)
   given = boxes_lib.load_boxes(boxes_file) if boxes_file else {}
   summary.boxes_given = len(given)
   summary.boxes_matched = sum(c.key in given or c.source in given for c in clips)
   if given and not summary.boxes_matched:
     raise ValueError(f'{boxes_file}: none of its {len(given)} boxes names a clip key or path '
-                     f'(e.g. {clips[0].key!r} or {clips[0].source!r})' if clips else
-                     f'{boxes_file}: no clips found')
+                     f'(e.g. {clips[0].key!r} or {clips[0].source!r})')
+  created = paths.make_dirs(out_dir)
+  try:
+    done, summary.removed_unfinished = shards.resume(out_dir, {
+        'settings': settings.fingerprint(), 'layout': summary.layout,
+        'test_fraction': test_fraction, 'test_identities': sorted(test_identities),
+        'use_predefined_split': use_predefined_split, 'identity_regex': identity_regex},
+        'use the same settings to resume, or a new --output folder')
+  except BaseException:
+    paths.remove_empty_dirs(created)
+    raise
+  if not retry_skipped:
+    done |= {s['key'] for s in shards.read_skipped(out_dir)}
+  todo = [c for c in clips if c.key not in done]
+  summary.already_done = len(clips) - len(todo)
 
   run_id = time.strftime('%Y%m%d-%H%M%S')
   skipped_path = out_dir / f'skipped-{run_id}.json'

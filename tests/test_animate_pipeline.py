@@ -295,3 +295,38 @@ def test_notebook_runs_top_to_bottom(media, checkpoints, tmp_path, monkeypatch):
   assert info['frames'] == 12 and info['fps'] == 25 and info['audio'][0] == 'aac'
   outputs = json.dumps([cell.get('outputs', []) for cell in notebook.cells])
   assert '<video' in outputs
+
+
+def _argv(checkpoints, media, out, *extra: str) -> list[str]:
+  return ['--checkpoint', str(checkpoints['g3fa']), '--source', str(media['source']),
+          '--driving', str(media['aac']), '--out', str(out), '--quiet', *extra]
+
+
+def test_out_naming_a_folder_or_under_a_file_is_refused_before_any_work(media, checkpoints,
+                                                                        tmp_path, capsys):
+  folder = tmp_path / 'results'
+  folder.mkdir()
+  # Checked first: the broken source is not even read.
+  argv = _argv(checkpoints, media, folder, '--no-crop')
+  argv[argv.index('--source') + 1] = str(media['broken_image'])
+  assert cli.main(argv) == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and err[0].startswith(f'error: --out {folder}: is a folder')
+  assert list(folder.iterdir()) == []
+  (tmp_path / 'notes.txt').write_text('keep')
+  assert cli.main(_argv(checkpoints, media, tmp_path / 'notes.txt' / 'out.mp4', '--no-crop')) == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and f'{tmp_path / "notes.txt"} is a file, not a folder' in err[0]
+  assert (tmp_path / 'notes.txt').read_text() == 'keep'
+
+
+def test_failed_run_leaves_no_folder_and_a_good_one_makes_it(media, checkpoints, tmp_path,
+                                                            capsys):
+  out = tmp_path / 'new' / 'deeper' / 'out.mp4'
+  argv = _argv(checkpoints, media, out)  # crop on: the source has no face
+  argv[argv.index('--source') + 1] = str(media['flat'])
+  assert cli.main(argv) == 2
+  assert 'no face found' in capsys.readouterr().err
+  assert not (tmp_path / 'new').exists()
+  assert cli.main(_argv(checkpoints, media, out, '--no-crop', '--max-frames', '2')) == 0
+  assert describe(out)['frames'] == 2
