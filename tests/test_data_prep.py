@@ -120,11 +120,20 @@ def test_resume_cleans_interrupted_run_and_adds_only_new(raw, tmp_path):
   assert index_lib.load_split(out, 'train').num_records == 6
 
 
-def test_rerun_with_other_settings_is_refused(prepared, raw):
+def test_rerun_with_other_settings_is_refused_naming_the_field(prepared, raw, capsys):
   out, _ = prepared
-  with pytest.raises(ValueError, match='other settings'):
+  with pytest.raises(ValueError, match='other settings') as info:
     prepare.run(str(raw), str(out), settings=process_clip.ClipSettings(size=SIZE + 8),
                 test_identities=[TEST_ID], progress=False)
+  message = str(info.value)
+  assert f'(size: was {SIZE}, now {SIZE + 8});' in message and len(message) < 250, message
+  # Two changed fields on the command line, one of them outside the clip settings.
+  rc = prepare.main(['--input', str(raw), '--output', str(out), '--size', str(SIZE),
+                     '--encoding', 'png', '--test-identities', 'id00001', '--no-progress'])
+  err = capsys.readouterr().err.strip()
+  assert rc == 2 and len(err.splitlines()) == 1
+  assert "encoding: was 'jpeg', now 'png'" in err
+  assert "test_identities: was ['id00003'], now ['id00001']" in err and len(err) < 400, err
 
 
 def test_worker_processes_write_the_same_records(prepared, raw, tmp_path):
