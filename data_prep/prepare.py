@@ -5,8 +5,8 @@
 
 Every clip becomes one record (its frames cropped to a stable square face box, resized to
 --size, encoded as JPEG or PNG, plus metadata). Clips are split train/test by identity (a stable
-hash of the identity, --test-fraction; or the dataset's own train/test folders; or
---test-identities). Unreadable, too short and faceless clips are skipped, counted and listed.
+share of the identities as close to --test-fraction as their count allows, chosen by a stable
+hash; or the dataset's own train/test folders; or --test-identities). Unreadable, too short and faceless clips are skipped, counted and listed.
 A rerun skips clips already in a finished shard (or already skipped), so it adds only what is
 new; an interrupted run leaves only `.tmp` files, removed on the next run.
 """
@@ -19,9 +19,10 @@ import dataclasses
 import multiprocessing
 import pathlib
 import sys
+import math
 import time
 import zlib
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from data_prep import boxes as boxes_lib
 from data_prep import layouts
@@ -71,14 +72,55 @@ class Summary:
     return '\n'.join(lines)
 
 
-def assign_split(clip: layouts.ClipSpec, test_fraction: float, test_identities: Iterable[str],
-                 use_predefined: bool = True) -> str:
-  """'test' or 'train', the same for every clip of an identity."""
+def test_count(num_identities: int, fraction: float) -> int:
+  """How many of `num_identities` the test split gets: the count nearest to `fraction` of them
+  (halves round up: 1 of 5 at 0.1, 3 of 5 at 0.5; none of 4 at 0.1)."""
+  return min(num_identities, max(0, math.floor(fraction * num_identities + 0.5)))
+
+
+def _rank(identity: str) -> tuple[int, str]:
+  """A stable pseudo-random order of identities (the same on every machine and run)."""
+  return zlib.crc32(identity.encode()), identity
+
+
+def identity_splits(clips: Iterable[layouts.ClipSpec], test_fraction: float,
+                    test_identities: Iterable[str] = (), use_predefined: bool = True,
+                    written: Mapping[str, str] | None = None) -> dict[str, str]:
+  """identity -> 'train' or 'test' for every identity of `clips` and `written`.
+
+  Identities already in shards (`written`: identity -> split), named in `test_identities`, or
+  with a predefined split (the dataset's train/test folders) keep theirs; the others fill the
+  test split, in a stable hash order, until it holds `test_count(all identities,
+  test_fraction)` identities. So a first run hits the fraction as closely as the identity count
+  allows, and a rerun with more identities never moves one already written.
+  """
+  clips = list(clips)
+  written = dict(written or {})
+  names = set(test_identities)
+  identities = {c.identity for c in clips} | set(written)
+  fixed = dict(written)
+  if use_predefined:
+    for clip in clips:
+      if clip.split is not None:
+        fixed.setdefault(clip.identity, clip.split)
+  fixed.update({i: 'test' for i in names & identities})
+  free = sorted(identities - set(fixed), key=_rank)
+  wanted = test_count(len(identities), test_fraction)
+  num_test = max(0, min(len(free), wanted - sum(s == 'test' for s in fixed.values())))
+  plan = {i: 'test' if n < num_test else 'train' for n, i in enumerate(free)}
+  plan.update(fixed)
+  return plan
+
+
+def assign_split(clip: layouts.ClipSpec, plan: Mapping[str, str],
+                 test_identities: Iterable[str] = (), use_predefined: bool = True) -> str:
+  """'test' or 'train' of one clip: named test identities, then the clip's predefined split,
+  then its identity's split in `plan` (`identity_splits`)."""
   if clip.identity in set(test_identities):
     return 'test'
   if use_predefined and clip.split is not None:
     return clip.split
-  return 'test' if zlib.crc32(clip.identity.encode()) / 2**32 < test_fraction else 'train'
+  return plan[clip.identity]
 
 
 # Worker side: settings are sent once per worker process by the pool initializer.
@@ -148,6 +190,9 @@ def run(input_dir: str, output_dir: str, *, layout: str = 'auto',
   except BaseException:
     paths.remove_empty_dirs(created)
     raise
+  written = {r['identity']: m['split'] for m in shards.read_manifests(out_dir)
+             for r in m['records']}
+  plan = identity_splits(clips, test_fraction, test_identities, use_predefined_split, written)
   if not retry_skipped:
     done |= {s['key'] for s in shards.read_skipped(out_dir)}
   todo = [c for c in clips if c.key not in done]
@@ -181,8 +226,7 @@ def run(input_dir: str, output_dir: str, *, layout: str = 'auto',
                                 'detail': detail})
       else:
         data, meta = payload
-        writer.add(assign_split(clip, test_fraction, test_identities, use_predefined_split),
-                   data, meta)
+        writer.add(assign_split(clip, plan, test_identities, use_predefined_split), data, meta)
       if bar is not None:
         bar.update(1)
         bar.set_postfix(written=sum(summary.written.values()), skipped=len(summary.skipped))
@@ -226,7 +270,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
   p.add_argument('--min-frames', type=int, default=d.min_frames)
   p.add_argument('--max-frames', type=int, default=d.max_frames, help='0: keep all frames')
   p.add_argument('--test-fraction', type=float, default=0.1,
-                 help='fraction of identities in the test split (stable hash)')
+                 help='share of identities in the test split: the nearest count (chosen by a '
+                 'stable hash; identities already written keep their split)')
   p.add_argument('--test-identities', default='', help='comma-separated identities for test')
   p.add_argument('--ignore-predefined-split', action='store_true',
                  help='split by hash even when the input has train/test (or dev/test) folders')

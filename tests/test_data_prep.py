@@ -189,7 +189,7 @@ def test_layouts(tmp_path):
   layout, clips = layouts.find_clips(tmp_path / 'vox2')
   assert layout == 'voxceleb2'
   assert [(c.identity, c.split) for c in clips] == [('id00001', 'train'), ('id00009', 'test')]
-  assert prepare.assign_split(clips[1], 0.0, ()) == 'test'
+  assert prepare.assign_split(clips[1], prepare.identity_splits(clips, 0.0)) == 'test'
 
 
 def test_square_crop_stays_in_frame():
