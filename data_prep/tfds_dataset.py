@@ -100,11 +100,19 @@ class FaceVideos(tfds.core.GeneratorBasedBuilder):
       }
 
 
+def builder_config(size: int, encoding: str) -> FaceVideosConfig | str:
+  """The config of shards of `size` px `encoding` frames: a registered one by its name (TFDS
+  refuses a new config object named like a registered one), else a new one."""
+  config = config_for(size, encoding)
+  registered = {c.name for c in FaceVideos.BUILDER_CONFIGS}
+  return config.name if config.name in registered else config
+
+
 def build(shards_dir: str | os.PathLike, data_dir: str | os.PathLike) -> FaceVideos:
   """Builds `face_videos/<size>px_<encoding>` under data_dir from prepared shards."""
   index = index_lib.load_index(shards_dir)
   builder = FaceVideos(data_dir=os.fspath(data_dir), file_format='array_record',
-                       config=config_for(index['frame_size'][0], index['encoding']))
+                       config=builder_config(index['frame_size'][0], index['encoding']))
   builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
       manual_dir=os.fspath(shards_dir)))
   return builder
