@@ -168,3 +168,61 @@ def test_prepare_reads_phone_clips_upright_and_skips_truncated_ones(tmp_path):
   record = source_lib.ClipSource.from_dir(tmp_path / 'out', 'train')[0]
   assert record['key'] == 'phone_1' and record['source_size'] == [128, 96]
   assert record['num_frames'] == 10
+
+
+def write_tone_clip(path: pathlib.Path, layout: str, onset: float, audio_seconds: float,
+                    video_frames: int = 25, fps: int = 25, rate: int = 16000) -> pathlib.Path:
+  """Black frames and PCM audio: silence, then a 440 Hz tone from `onset` seconds."""
+  channels = 1 if layout == 'mono' else 2
+  with av.open(str(path), 'w') as container:
+    stream = container.add_stream('libx264', rate=fps)
+    stream.width = stream.height = 32
+    stream.pix_fmt = 'yuv420p'
+    audio = container.add_stream('pcm_s16le', rate=rate)
+    audio.layout = layout
+    for _ in range(video_frames):
+      container.mux(stream.encode(av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8),
+                                                             format='rgb24')))
+    container.mux(stream.encode(None))
+    t = np.arange(int(rate * audio_seconds)) / rate
+    tone = (np.where(t >= onset, 0.5 * np.sin(2 * np.pi * 440 * t), 0) * 32767).astype(np.int16)
+    for start in range(0, len(tone), 800):
+      chunk = np.repeat(tone[start:start + 800, None], channels, 1).reshape(1, -1)  # packed
+      frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format='s16', layout=layout)
+      frame.sample_rate, frame.pts = rate, start
+      container.mux(audio.encode(frame))
+    container.mux(audio.encode(None))
+  return path
+
+
+def audio_facts(path: pathlib.Path) -> dict:
+  """Codec, channel count, the stream's duration and the tone's onset (seconds) as decoded."""
+  with av.open(str(path)) as container:
+    stream = container.streams.audio[0]
+    first, chunks = None, []
+    for frame in container.decode(stream):
+      first = frame.time if first is None else first
+      chunks.append(frame.to_ndarray()[0])  # first channel if planar; packed: interleaved
+    samples = np.abs(np.concatenate(chunks).astype(np.float64))
+    if not stream.format.is_planar:
+      samples = samples[::len(stream.layout.channels)]
+    onset = int(np.argmax(samples > 0.1 * samples.max())) / stream.rate + (first or 0.0)
+    return {'codec': stream.codec_context.name, 'channels': len(stream.layout.channels),
+            'seconds': float(stream.duration * stream.time_base) if stream.duration else None,
+            'onset': onset}
+
+
+@pytest.mark.parametrize('layout', ['mono', 'stereo'])
+def test_reencoded_audio_stays_in_sync_and_keeps_its_channels(tmp_path, layout):
+  """PCM in mkv must be re-encoded to AAC for mp4: the tone starts when it did, the audio ends
+  with the video (1 s), mono stays mono."""
+  driving = write_tone_clip(tmp_path / 'pcm.mkv', layout, onset=0.2, audio_seconds=2.0)
+  assert abs(audio_facts(driving)['onset'] - 0.2) < 1e-3
+  out = tmp_path / 'out.mp4'
+  with video.Mp4Writer(out, 25, audio_from=driving) as writer:
+    writer.write(np.zeros((25, 32, 32, 3), np.uint8))
+  facts = audio_facts(out)
+  one_aac_frame = 1024 / 16000
+  assert facts['codec'] == 'aac' and facts['channels'] == (1 if layout == 'mono' else 2)
+  assert abs(facts['onset'] - 0.2) < one_aac_frame / 4, facts
+  assert abs(facts['seconds'] - 1.0) < one_aac_frame, facts

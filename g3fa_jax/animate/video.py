@@ -133,6 +133,19 @@ def _first_samples(frame: av.AudioFrame, count: int) -> av.AudioFrame:
   return cut
 
 
+# Channel layouts by channel count, for inputs that give the count only (PCM in mkv, wav).
+DEFAULT_LAYOUTS = {1: 'mono', 2: 'stereo', 3: '2.1', 4: 'quad', 5: '5.0', 6: '5.1', 7: '6.1',
+                   8: '7.1'}
+
+
+def _named_layout(layout: av.AudioLayout) -> str:
+  """The layout's name, or the usual layout of its channel count when its channels are unnamed
+  (FFmpeg's '1 channels')."""
+  if all(channel.name != 'NONE' for channel in layout.channels):
+    return layout.name
+  return DEFAULT_LAYOUTS.get(len(layout.channels), 'stereo')
+
+
 class Mp4Writer:
   """Writes uint8 RGB frames to an mp4, then the audio of `audio_from` cut to the video's length.
 
@@ -177,8 +190,9 @@ class Mp4Writer:
     stream = self._audio_in[1]
     if stream.codec_context.name in MP4_AUDIO_CODECS:
       self._audio_out = self._container.add_stream_from_template(stream)
-    else:  # Re-encode what mp4 cannot hold.
+    else:  # Re-encode what mp4 cannot hold, keeping the rate and the channel layout.
       self._audio_out = self._container.add_stream('aac', rate=stream.codec_context.sample_rate)
+      self._audio_out.layout = _named_layout(stream.layout)
       self._audio_encoder = True
 
   def __enter__(self) -> 'Mp4Writer':
@@ -217,15 +231,22 @@ class Mp4Writer:
     duration = fractions.Fraction(self.num_frames) / self.fps
     start = stream.start_time or 0
     if self._audio_encoder:
+      # Timestamps in samples from the audio's start: with them the encoder's priming samples
+      # (1024 for AAC) get negative times, which mp4 hides with an edit list; without them the
+      # audio would start one priming delay late.
+      rate = stream.codec_context.sample_rate
+      total = round(duration * rate)  # Samples that fit the video.
+      start_seconds = float(start * stream.time_base)
+      offset = 0
       for frame in source.decode(stream):
         if frame.time is not None:
-          keep = round((float(duration) - (frame.time - float(start * stream.time_base)))
-                       * frame.sample_rate)
-          if keep <= 0:
-            break
-          if keep < frame.samples:
-            frame = _first_samples(frame, keep)
-        frame.pts = None
+          offset = round((frame.time - start_seconds) * rate)
+        if offset >= total:
+          break
+        if offset + frame.samples > total:
+          frame = _first_samples(frame, total - offset)
+        frame.pts, frame.time_base = offset, fractions.Fraction(1, rate)
+        offset += frame.samples
         self._container.mux(self._audio_out.encode(frame))
       self._container.mux(self._audio_out.encode(None))
     else:
