@@ -6,7 +6,8 @@
 Every clip becomes one record (its frames cropped to a stable square face box, resized to
 --size, encoded as JPEG or PNG, plus metadata). Clips are split train/test by identity (a stable
 share of the identities as close to --test-fraction as their count allows, chosen by a stable
-hash; or the dataset's own train/test folders; or --test-identities). Unreadable, too short and faceless clips are skipped, counted and listed.
+hash; or the dataset's own train/test folders; or --test-identities). Unreadable, too short and
+faceless clips are skipped, counted and listed.
 A rerun skips clips already in a finished shard (or already skipped), so it adds only what is
 new; an interrupted run leaves only `.tmp` files, removed on the next run.
 """
@@ -128,7 +129,10 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(settings: process_clip.ClipSettings, given: dict[str, list[float]],
-                 normalized: bool) -> None:
+                 normalized: bool, compile_cache: str | None = None) -> None:
+  if compile_cache:
+    from g3fa_jax.face import mtcnn  # pylint: disable=g-import-not-at-top
+    mtcnn.use_compilation_cache(compile_cache)
   _WORKER.update(settings=settings, given=given, normalized=normalized)
 
 
@@ -161,8 +165,13 @@ def run(input_dir: str, output_dir: str, *, layout: str = 'auto',
         test_identities: Sequence[str] = (), use_predefined_split: bool = True,
         identity_regex: str = layouts.DEFAULT_IDENTITY_REGEX, boxes_file: str | None = None,
         boxes_normalized: bool = False, retry_skipped: bool = False, limit: int = 0,
-        progress: bool = True) -> Summary:
-  """Prepares (or resumes preparing) a dataset; returns what was done."""
+        progress: bool = True, compile_cache: str | None = None) -> Summary:
+  """Prepares (or resumes preparing) a dataset; returns what was done.
+
+  `compile_cache`: a folder for JAX's persistent compilation cache
+  (`mtcnn.use_compilation_cache`), set in this process and in every worker; None leaves JAX's
+  configuration as it is.
+  """
   start = time.time()
   settings.validate()
   # Every check before the output folder is made: a run refused here creates nothing.
@@ -211,11 +220,12 @@ def run(input_dir: str, output_dir: str, *, layout: str = 'auto',
 
   if workers > 0:
     pool = multiprocessing.get_context('spawn').Pool(
-        workers, initializer=_init_worker, initargs=(settings, given, boxes_normalized))
+        workers, initializer=_init_worker,
+        initargs=(settings, given, boxes_normalized, compile_cache))
     results = pool.imap(_work, todo, chunksize=1)
   else:
     pool = None
-    _init_worker(settings, given, boxes_normalized)
+    _init_worker(settings, given, boxes_normalized, compile_cache)
     results = map(_work, todo)
   try:
     for status, clip, payload in results:
@@ -285,7 +295,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
   p.add_argument('--retry-skipped', action='store_true', help='retry clips skipped before')
   p.add_argument('--limit', type=int, default=0, help='only the first N clips (by key)')
   p.add_argument('--no-progress', action='store_true')
+  p.add_argument('--compile-cache', default=None,
+                 help="JAX's persistent compilation cache, so that a new run or worker does not "
+                 'compile the face detector again (default: $JAX_COMPILATION_CACHE_DIR or '
+                 '~/.cache/g3fa_jax/jax)')
+  p.add_argument('--no-compile-cache', action='store_true',
+                 help='compile everything in every run (no persistent cache)')
   return p.parse_args(argv)
+
+
+def _compile_cache(args: argparse.Namespace) -> str | None:
+  """The persistent compilation cache folder of the CLI (None: none, or nothing to detect)."""
+  if args.no_compile_cache or (args.crop == 'full' and args.no_face_check):
+    return None
+  if args.compile_cache:
+    return args.compile_cache
+  from g3fa_jax.face import mtcnn  # pylint: disable=g-import-not-at-top
+  return str(mtcnn.default_compilation_cache_dir())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -305,7 +331,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                   use_predefined_split=not args.ignore_predefined_split,
                   identity_regex=args.identity_regex, boxes_file=args.boxes,
                   boxes_normalized=args.boxes_normalized, retry_skipped=args.retry_skipped,
-                  limit=args.limit, progress=not args.no_progress)
+                  limit=args.limit, progress=not args.no_progress,
+                  compile_cache=_compile_cache(args))
   except (FileNotFoundError, ValueError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2

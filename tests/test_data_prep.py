@@ -152,7 +152,7 @@ def test_cli_and_given_boxes(raw, tmp_path, capsys):
   rc = prepare.main(['--input', str(raw / 'id00001'), '--output', str(out), '--layout', 'flat',
                      '--size', '32', '--encoding', 'png', '--boxes', str(boxes_file),
                      '--identity-regex', r'^(.+)$', '--no-progress', '--no-face-check',
-                     '--test-fraction', '0'])
+                     '--test-fraction', '0', '--no-compile-cache'])
   assert rc == 0
   text = capsys.readouterr().out
   assert '2 clips found (layout flat)' in text and 'boxes: 1 of 1 given boxes match' in text
