@@ -120,6 +120,27 @@ def test_truncated_file_is_an_error_naming_the_frame(tmp_path, name, kwargs):
   assert len(list(video.iter_frames(cut, max_frames=5))) == 5
 
 
+def test_edit_list_cut_is_not_truncation(tmp_path):
+  """A clip cut without re-encoding (`-ss ... -c copy`): 5 frames before the cut stay in the file
+  with negative times, hidden by an edit list; the container still counts 30 frames."""
+  source = write_mp4(tmp_path / 'source.mp4', noise_clip(30))
+  cut = tmp_path / 'cut.mp4'
+  with av.open(str(source)) as inp, av.open(str(cut), 'w') as out:
+    stream = inp.streams.video[0]
+    copy = out.add_stream_from_template(stream)
+    shift = int(round(fractions.Fraction(5, 25) / stream.time_base))
+    for packet in inp.demux(stream):
+      if packet.dts is None:
+        continue
+      packet.pts -= shift
+      packet.dts -= shift
+      packet.stream = copy
+      out.mux(packet)
+  with av.open(str(cut)) as container:
+    assert container.streams.video[0].frames == 30
+  assert len(list(video_io.iter_video_frames(cut))) == 25
+
+
 def test_audio_longer_than_video_is_not_truncation(tmp_path):
   """mkv declares no frame count; its duration covers the audio, here 1 s past the video."""
   path = tmp_path / 'long_audio.mkv'

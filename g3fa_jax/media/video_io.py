@@ -3,7 +3,7 @@
 Frames are (H, W, 3) uint8 RGB, as a player shows them: a video's display matrix (the rotation
 tag phones write for portrait video, and mirroring) and its sample aspect ratio are applied, and
 so is an image's EXIF orientation. A clip that cannot be decoded, or that ends before the frames
-its container declares, raises `UnreadableClip` with one line naming the file and what went wrong
+its container indexes, raises `UnreadableClip` with one line naming the file and what went wrong
 (`error_line`).
 """
 
@@ -89,11 +89,22 @@ def _display_size(width: int, height: int, sar) -> tuple[int, int]:
   return max(1, round(width * float(sar))), height
 
 
+# Containers whose index lists every frame (mp4/mov's sample table, avi's idx1).
+_FRAME_INDEXED_FORMATS = ('mov', 'mp4', 'avi')
+
+
 def _expected_frames(container, stream) -> tuple[int, bool]:
-  """(frames the file should decode to, exact?): the container's frame count (mp4, mov, avi
-  index every frame), else its duration times the frame rate (mkv, webm), else 0 (unknown)."""
-  if stream.frames:
-    return int(stream.frames), True
+  """(frames the file should decode to, exact?): the frames of the container's index that are
+  shown (mp4, mov, avi; an edit list's cut-off frames are not), else its duration times the
+  frame rate (mkv, webm: their index holds key frames only), else 0 (unknown).
+
+  Not `stream.frames`: it counts the frames an edit list hides too (clips cut without
+  re-encoding have them), so a whole file would read as a truncated one.
+  """
+  if set(container.format.name.split(',')) & set(_FRAME_INDEXED_FORMATS):
+    entries = stream.index_entries
+    if len(entries):
+      return sum(1 for entry in entries if not entry.is_discard), True
   rate = stream.average_rate or stream.guessed_rate
   if stream.duration and stream.time_base and rate:
     return int(float(stream.duration * stream.time_base * rate)), False
@@ -115,7 +126,7 @@ def iter_video_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
   ratio and display matrix applied, so a phone's portrait clip is upright and H > W).
 
   Raises UnreadableClip if the file cannot be opened, decoding fails part-way, or the frames end
-  before those the container declares (a truncated file); the message names the frame where
+  before those the container indexes (a truncated file); the message names the frame where
   decoding stopped.
   """
   try:
@@ -139,7 +150,7 @@ def iter_video_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
       raise UnreadableClip(f'{path}: decoding failed after {count} frames ({error_line(e)})') from e
     expected, exact = _expected_frames(container, stream)
     if expected and _ends_early(count, expected, exact):
-      declared = 'its container declares' if exact else 'its duration implies'
+      declared = "its container's index lists" if exact else 'its duration implies'
       raise UnreadableClip(f'{path}: the file ends early: decoding stopped after frame {count} '
                            f'of the {expected} {declared} (truncated or corrupt file)')
 
