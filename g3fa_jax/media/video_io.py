@@ -139,13 +139,15 @@ def iter_video_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
     stream = container.streams.video[0]
     stream.thread_type = 'AUTO'  # Frame threads swallow decoding errors: the count below checks.
     sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
-    count = 0
+    count, orientation = 0, None
     try:
       for frame in container.decode(stream):
+        if orientation is None:  # One orientation per clip, so that every frame has one shape.
+          orientation = display_orientation(_display_matrix(frame))
         width, height = _display_size(frame.width, frame.height, sar)
         rgb = frame.to_ndarray(format='rgb24', width=width, height=height)
         count += 1
-        yield orient(rgb, display_orientation(_display_matrix(frame)))
+        yield orient(rgb, orientation)
     except (av.FFmpegError, OSError, ValueError) as e:
       raise UnreadableClip(f'{path}: decoding failed after {count} frames ({error_line(e)})') from e
     expected, exact = _expected_frames(container, stream)
