@@ -192,25 +192,36 @@ def test_prepare_reads_phone_clips_upright_and_skips_truncated_ones(tmp_path):
 
 
 def write_tone_clip(path: pathlib.Path, layout: str, onset: float, audio_seconds: float,
-                    video_frames: int = 25, fps: int = 25, rate: int = 16000) -> pathlib.Path:
-  """Black frames and PCM audio: silence, then a 440 Hz tone from `onset` seconds."""
+                    video_frames: int = 25, fps: int = 25, rate: int = 16000,
+                    codec: str = 'pcm_s16le', audio_start: float = 0.0) -> pathlib.Path:
+  """Black frames from time 0 and audio from `audio_start` seconds: silence, then a 440 Hz tone
+  from `onset` seconds (on the video's clock)."""
   channels = 1 if layout == 'mono' else 2
   with av.open(str(path), 'w') as container:
     stream = container.add_stream('libx264', rate=fps)
     stream.width = stream.height = 32
     stream.pix_fmt = 'yuv420p'
-    audio = container.add_stream('pcm_s16le', rate=rate)
+    audio = container.add_stream(codec, rate=rate)
     audio.layout = layout
     for _ in range(video_frames):
       container.mux(stream.encode(av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8),
                                                              format='rgb24')))
     container.mux(stream.encode(None))
-    t = np.arange(int(rate * audio_seconds)) / rate
-    tone = (np.where(t >= onset, 0.5 * np.sin(2 * np.pi * 440 * t), 0) * 32767).astype(np.int16)
-    for start in range(0, len(tone), 800):
-      chunk = np.repeat(tone[start:start + 800, None], channels, 1).reshape(1, -1)  # packed
-      frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format='s16', layout=layout)
-      frame.sample_rate, frame.pts = rate, start
+    first = round(audio_start * rate)
+    t = (first + np.arange(int(rate * audio_seconds))) / rate
+    tone = np.where(t >= onset, 0.5 * np.sin(2 * np.pi * 440 * t), 0)
+    sample_format = audio.codec_context.codec.audio_formats[0]
+    step = 1024 if codec == 'aac' else 800
+    for start in range(0, len(tone), step):
+      chunk = tone[start:start + step, None]
+      if sample_format.is_planar:
+        chunk = np.repeat(chunk.T, channels, 0).astype(np.float32)
+      else:  # packed s16
+        chunk = (np.repeat(chunk, channels, 1).reshape(1, -1) * 32767).astype(np.int16)
+      frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format=sample_format.name,
+                                         layout=layout)
+      frame.sample_rate, frame.pts = rate, first + start
+      frame.time_base = fractions.Fraction(1, rate)
       container.mux(audio.encode(frame))
     container.mux(audio.encode(None))
   return path
@@ -247,3 +258,18 @@ def test_reencoded_audio_stays_in_sync_and_keeps_its_channels(tmp_path, layout):
   assert facts['codec'] == 'aac' and facts['channels'] == (1 if layout == 'mono' else 2)
   assert abs(facts['onset'] - 0.2) < one_aac_frame / 4, facts
   assert abs(facts['seconds'] - 1.0) < one_aac_frame, facts
+
+
+@pytest.mark.parametrize('codec', ['pcm_s16le', 'aac'])
+def test_audio_that_starts_after_the_video_stays_in_sync(tmp_path, codec):
+  """Audio from 0.3 s of the video's clock (re-encoded from PCM, or AAC copied as it is): the
+  tone at 0.5 s of the video is at 0.5 s in the output too."""
+  suffix = '.mkv' if codec.startswith('pcm') else '.mp4'
+  driving = write_tone_clip(tmp_path / f'late{suffix}', 'mono', onset=0.5, audio_seconds=1.5,
+                            codec=codec, audio_start=0.3)
+  out = tmp_path / 'out.mp4'
+  with video.Mp4Writer(out, 25, audio_from=driving) as writer:
+    writer.write(np.zeros((25, 32, 32, 3), np.uint8))
+  facts = audio_facts(out)
+  assert abs(audio_facts(driving)['onset'] - 0.5) < 0.01
+  assert abs(facts['onset'] - 0.5) < 1024 / 16000 / 4, facts

@@ -123,12 +123,13 @@ def _even(frame: np.ndarray) -> np.ndarray:
   return frame
 
 
-def _first_samples(frame: av.AudioFrame, count: int) -> av.AudioFrame:
-  """The first `count` samples of an audio frame."""
+def _samples(frame: av.AudioFrame, start: int, stop: int) -> av.AudioFrame:
+  """Samples [start, stop) of an audio frame (every channel)."""
   samples = frame.to_ndarray()  # (channels, n) planar, (1, n * channels) packed.
   channels = 1 if frame.format.is_planar else len(frame.layout.channels)
-  cut = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[:, :count * channels]),
-                                   format=frame.format.name, layout=frame.layout.name)
+  cut = av.AudioFrame.from_ndarray(
+      np.ascontiguousarray(samples[:, start * channels:stop * channels]),
+      format=frame.format.name, layout=frame.layout.name)
   cut.sample_rate = frame.sample_rate
   return cut
 
@@ -184,6 +185,10 @@ class Mp4Writer:
       return
     stream = source.streams.audio[0]
     self._audio_in = (source, stream)
+    # The audio keeps its place on the driving video's clock: the output starts where the
+    # driving video's frames start (the audio's own start, e.g. in a file of audio only).
+    clock = source.streams.video[0] if source.streams.video else stream
+    self._clock_start = fractions.Fraction(clock.start_time or 0) * clock.time_base
 
   def _add_audio_stream(self) -> None:
     """After the video stream, so that the video is stream 0 as players and tools expect."""
@@ -227,29 +232,37 @@ class Mp4Writer:
       self.num_frames += 1
 
   def _copy_audio(self) -> None:
+    """The audio between the driving video's first frame and the output's last one, on the
+    output's clock (time 0 = the driving video's first frame)."""
     source, stream = self._audio_in
     duration = fractions.Fraction(self.num_frames) / self.fps
-    start = stream.start_time or 0
     if self._audio_encoder:
-      # Timestamps in samples from the audio's start: with them the encoder's priming samples
-      # (1024 for AAC) get negative times, which mp4 hides with an edit list; without them the
-      # audio would start one priming delay late.
+      # Timestamps in samples: with them the encoder's priming samples (1024 for AAC) get
+      # negative times, which mp4 hides with an edit list; without them the audio would start
+      # one priming delay late.
       rate = stream.codec_context.sample_rate
       total = round(duration * rate)  # Samples that fit the video.
-      start_seconds = float(start * stream.time_base)
       offset = 0
       for frame in source.decode(stream):
         if frame.time is not None:
-          offset = round((frame.time - start_seconds) * rate)
+          offset = round((fractions.Fraction(frame.time) - self._clock_start) * rate)
         if offset >= total:
           break
+        if offset + frame.samples <= 0:  # Audio before the video's first frame.
+          offset += frame.samples
+          continue
+        if offset < 0:
+          frame, offset = _samples(frame, -offset, frame.samples), 0
         if offset + frame.samples > total:
-          frame = _first_samples(frame, total - offset)
+          frame = _samples(frame, 0, total - offset)
         frame.pts, frame.time_base = offset, fractions.Fraction(1, rate)
         offset += frame.samples
         self._container.mux(self._audio_out.encode(frame))
       self._container.mux(self._audio_out.encode(None))
     else:
+      # Packets are copied whole; a late start stays a late start (mp4 keeps the gap in an edit
+      # list), and the encoder delay's negative times are kept as they are.
+      start = round(self._clock_start / stream.time_base)
       for packet in source.demux(stream):
         if packet.dts is None or packet.pts is None:
           continue  # The demuxer's final flush packet.
