@@ -26,6 +26,7 @@ from etils import epath
 
 from g3fa_jax.data import index as index_lib
 from g3fa_jax.data import source as source_lib
+from g3fa_jax.media import paths
 
 
 @dataclasses.dataclass
@@ -125,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
   p.add_argument('--data-dir', required=True, help='TFDS data dir')
   args = p.parse_args(argv)
   try:
+    paths.check_output_dir(args.data_dir, '--data-dir')
     builder = build(args.shards, args.data_dir)
   except (FileNotFoundError, ValueError) as e:
     print(f'error: {e}', file=sys.stderr)

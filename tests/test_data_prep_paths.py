@@ -73,3 +73,16 @@ def test_clips_of_another_layout_name_what_was_expected(tmp_path):
     prepare.run(str(tmp_path / 'in'), str(tmp_path / 'out'), layout='voxceleb2', progress=False)
   assert not (tmp_path / 'out').exists()
   assert layouts.find_clips(tmp_path / 'in', 'flat')[1][0].identity == 'speaker'
+
+
+def test_other_data_prep_outputs_naming_a_file_are_refused(tmp_path, capsys):
+  from data_prep import synthetic  # pylint: disable=g-import-not-at-top
+  target = tmp_path / 'taken'
+  target.write_text('keep me')
+  assert synthetic.main(['--out', str(target), '--videos', '2']) == 2
+  assert 'is a file, not a folder' in one_line_error(capsys.readouterr().err.strip())
+  tfds_dataset = pytest.importorskip('data_prep.tfds_dataset')
+  assert tfds_dataset.main(['--shards', str(tmp_path / 'shards'), '--data-dir',
+                            str(target)]) == 2
+  assert '--data-dir' in one_line_error(capsys.readouterr().err.strip())
+  assert target.read_text() == 'keep me'
