@@ -27,6 +27,12 @@ from g3fa_jax.media import video_io
 from g3fa_jax.media.video_io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 
 LAYOUTS = ('auto', 'voxceleb2', 'flat', 'frames')
+# What each layout looks for, for the message when it finds nothing.
+LAYOUT_EXPECTS = {
+    'voxceleb2': 'id*/<video>/<clip>.mp4 files (e.g. dev/mp4/id00012/abc/00001.mp4)',
+    'flat': f'video files ({", ".join(VIDEO_EXTENSIONS)}) anywhere under it',
+    'frames': f'folders of frame images ({", ".join(IMAGE_EXTENSIONS)}), one per video',
+}
 DEFAULT_IDENTITY_REGEX = r'^(.+?)(?:_\d+)?$'
 _SPLIT_DIRS = {'train': 'train', 'dev': 'train', 'test': 'test'}
 
@@ -144,6 +150,8 @@ def find_clips(root: str | os.PathLike, layout: str = 'auto',
                identity_regex: str = DEFAULT_IDENTITY_REGEX) -> tuple[str, list[ClipSpec]]:
   """(layout used, clips sorted by key) under root."""
   root = pathlib.Path(root).resolve()
+  if root.exists() and not root.is_dir():
+    raise FileNotFoundError(f'{root}: is a file; the input is the dataset folder')
   if not root.is_dir():
     raise FileNotFoundError(f'{root}: input folder does not exist')
   if layout not in LAYOUTS:
@@ -160,6 +168,17 @@ def find_clips(root: str | os.PathLike, layout: str = 'auto',
   if len(set(keys)) != len(keys):
     raise ValueError(f'{root}: two clips share a key (same path with different extensions?)')
   return layout, sorted(clips, key=lambda c: c.key)
+
+
+def no_clips_message(root: str | os.PathLike, layout: str, asked: str = 'auto') -> str:
+  """One line: nothing found under root for `layout` (what it expects, what else to try)."""
+  how = 'detected' if asked == 'auto' else 'asked'
+  if asked == 'auto':
+    others = '; '.join(f'{name}: {LAYOUT_EXPECTS[name]}' for name in LAYOUT_EXPECTS)
+    return (f'{root}: no clips found (no video file and no folder of frame images); the '
+            f'layouts expect {others}')
+  return (f'{root}: no clips found for layout {layout} ({how}), which expects '
+          f'{LAYOUT_EXPECTS[layout]}; check --input, or choose another --layout')
 
 
 def iter_frames(clip: ClipSpec) -> Iterator[np.ndarray]:

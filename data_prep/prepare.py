@@ -5,8 +5,9 @@
 
 Every clip becomes one record (its frames cropped to a stable square face box, resized to
 --size, encoded as JPEG or PNG, plus metadata). Clips are split train/test by identity (a stable
-hash of the identity, --test-fraction; or the dataset's own train/test folders; or
---test-identities). Unreadable, too short and faceless clips are skipped, counted and listed.
+share of the identities as close to --test-fraction as their count allows, chosen by a stable
+hash; or the dataset's own train/test folders; or --test-identities). Unreadable, too short and
+faceless clips are skipped, counted and listed.
 A rerun skips clips already in a finished shard (or already skipped), so it adds only what is
 new; an interrupted run leaves only `.tmp` files, removed on the next run.
 """
@@ -19,9 +20,10 @@ import dataclasses
 import multiprocessing
 import pathlib
 import sys
+import math
 import time
 import zlib
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from data_prep import boxes as boxes_lib
 from data_prep import layouts
@@ -29,6 +31,7 @@ from data_prep import process_clip
 from g3fa_jax.data import index as index_lib
 from g3fa_jax.data import records
 from g3fa_jax.data import shards
+from g3fa_jax.media import paths
 
 
 @dataclasses.dataclass
@@ -70,14 +73,55 @@ class Summary:
     return '\n'.join(lines)
 
 
-def assign_split(clip: layouts.ClipSpec, test_fraction: float, test_identities: Iterable[str],
-                 use_predefined: bool = True) -> str:
-  """'test' or 'train', the same for every clip of an identity."""
+def test_count(num_identities: int, fraction: float) -> int:
+  """How many of `num_identities` the test split gets: the count nearest to `fraction` of them
+  (halves round up: 1 of 5 at 0.1, 3 of 5 at 0.5; none of 4 at 0.1)."""
+  return min(num_identities, max(0, math.floor(fraction * num_identities + 0.5)))
+
+
+def _rank(identity: str) -> tuple[int, str]:
+  """A stable pseudo-random order of identities (the same on every machine and run)."""
+  return zlib.crc32(identity.encode()), identity
+
+
+def identity_splits(clips: Iterable[layouts.ClipSpec], test_fraction: float,
+                    test_identities: Iterable[str] = (), use_predefined: bool = True,
+                    written: Mapping[str, str] | None = None) -> dict[str, str]:
+  """identity -> 'train' or 'test' for every identity of `clips` and `written`.
+
+  Identities already in shards (`written`: identity -> split), named in `test_identities`, or
+  with a predefined split (the dataset's train/test folders) keep theirs; the others fill the
+  test split, in a stable hash order, until it holds `test_count(all identities,
+  test_fraction)` identities. So a first run hits the fraction as closely as the identity count
+  allows, and a rerun with more identities never moves one already written.
+  """
+  clips = list(clips)
+  written = dict(written or {})
+  names = set(test_identities)
+  identities = {c.identity for c in clips} | set(written)
+  fixed = dict(written)
+  if use_predefined:
+    for clip in clips:
+      if clip.split is not None:
+        fixed.setdefault(clip.identity, clip.split)
+  fixed.update({i: 'test' for i in names & identities})
+  free = sorted(identities - set(fixed), key=_rank)
+  wanted = test_count(len(identities), test_fraction)
+  num_test = max(0, min(len(free), wanted - sum(s == 'test' for s in fixed.values())))
+  plan = {i: 'test' if n < num_test else 'train' for n, i in enumerate(free)}
+  plan.update(fixed)
+  return plan
+
+
+def assign_split(clip: layouts.ClipSpec, plan: Mapping[str, str],
+                 test_identities: Iterable[str] = (), use_predefined: bool = True) -> str:
+  """'test' or 'train' of one clip: named test identities, then the clip's predefined split,
+  then its identity's split in `plan` (`identity_splits`)."""
   if clip.identity in set(test_identities):
     return 'test'
   if use_predefined and clip.split is not None:
     return clip.split
-  return 'test' if zlib.crc32(clip.identity.encode()) / 2**32 < test_fraction else 'train'
+  return plan[clip.identity]
 
 
 # Worker side: settings are sent once per worker process by the pool initializer.
@@ -85,7 +129,10 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(settings: process_clip.ClipSettings, given: dict[str, list[float]],
-                 normalized: bool) -> None:
+                 normalized: bool, compile_cache: str | None = None) -> None:
+  if compile_cache:
+    from g3fa_jax.face import mtcnn  # pylint: disable=g-import-not-at-top
+    mtcnn.use_compilation_cache(compile_cache)
   _WORKER.update(settings=settings, given=given, normalized=normalized)
 
 
@@ -118,33 +165,47 @@ def run(input_dir: str, output_dir: str, *, layout: str = 'auto',
         test_identities: Sequence[str] = (), use_predefined_split: bool = True,
         identity_regex: str = layouts.DEFAULT_IDENTITY_REGEX, boxes_file: str | None = None,
         boxes_normalized: bool = False, retry_skipped: bool = False, limit: int = 0,
-        progress: bool = True) -> Summary:
-  """Prepares (or resumes preparing) a dataset; returns what was done."""
+        progress: bool = True, compile_cache: str | None = None) -> Summary:
+  """Prepares (or resumes preparing) a dataset; returns what was done.
+
+  `compile_cache`: a folder for JAX's persistent compilation cache
+  (`mtcnn.use_compilation_cache`), set in this process and in every worker; None leaves JAX's
+  configuration as it is.
+  """
   start = time.time()
   settings.validate()
-  out_dir = pathlib.Path(output_dir)
-  out_dir.mkdir(parents=True, exist_ok=True)
+  # Every check before the output folder is made: a run refused here creates nothing.
+  out_dir = paths.check_output_dir(output_dir, '--output')
   summary = Summary()
   summary.layout, clips = layouts.find_clips(input_dir, layout, identity_regex)
+  if not clips:
+    raise ValueError(layouts.no_clips_message(input_dir, summary.layout, layout))
   if limit:
     clips = clips[:limit]
   summary.found = len(clips)
-  done, summary.removed_unfinished = shards.resume(out_dir, {
-      'settings': settings.fingerprint(), 'layout': summary.layout,
-      'test_fraction': test_fraction, 'test_identities': sorted(test_identities),
-      'use_predefined_split': use_predefined_split, 'identity_regex': identity_regex},
-      'use the same settings to resume, or a new --output folder')
-  if not retry_skipped:
-    done |= {s['key'] for s in shards.read_skipped(out_dir)}
-  todo = [c for c in clips if c.key not in done]
-  summary.already_done = len(clips) - len(todo)
   given = boxes_lib.load_boxes(boxes_file) if boxes_file else {}
   summary.boxes_given = len(given)
   summary.boxes_matched = sum(c.key in given or c.source in given for c in clips)
   if given and not summary.boxes_matched:
     raise ValueError(f'{boxes_file}: none of its {len(given)} boxes names a clip key or path '
-                     f'(e.g. {clips[0].key!r} or {clips[0].source!r})' if clips else
-                     f'{boxes_file}: no clips found')
+                     f'(e.g. {clips[0].key!r} or {clips[0].source!r})')
+  created = paths.make_dirs(out_dir)
+  try:
+    done, summary.removed_unfinished = shards.resume(out_dir, {
+        'settings': settings.fingerprint(), 'layout': summary.layout,
+        'test_fraction': test_fraction, 'test_identities': sorted(test_identities),
+        'use_predefined_split': use_predefined_split, 'identity_regex': identity_regex},
+        'use the same settings to resume, or a new --output folder')
+  except BaseException:
+    paths.remove_empty_dirs(created)
+    raise
+  written = {r['identity']: m['split'] for m in shards.read_manifests(out_dir)
+             for r in m['records']}
+  plan = identity_splits(clips, test_fraction, test_identities, use_predefined_split, written)
+  if not retry_skipped:
+    done |= {s['key'] for s in shards.read_skipped(out_dir)}
+  todo = [c for c in clips if c.key not in done]
+  summary.already_done = len(clips) - len(todo)
 
   run_id = time.strftime('%Y%m%d-%H%M%S')
   skipped_path = out_dir / f'skipped-{run_id}.json'
@@ -159,11 +220,12 @@ def run(input_dir: str, output_dir: str, *, layout: str = 'auto',
 
   if workers > 0:
     pool = multiprocessing.get_context('spawn').Pool(
-        workers, initializer=_init_worker, initargs=(settings, given, boxes_normalized))
+        workers, initializer=_init_worker,
+        initargs=(settings, given, boxes_normalized, compile_cache))
     results = pool.imap(_work, todo, chunksize=1)
   else:
     pool = None
-    _init_worker(settings, given, boxes_normalized)
+    _init_worker(settings, given, boxes_normalized, compile_cache)
     results = map(_work, todo)
   try:
     for status, clip, payload in results:
@@ -174,8 +236,7 @@ def run(input_dir: str, output_dir: str, *, layout: str = 'auto',
                                 'detail': detail})
       else:
         data, meta = payload
-        writer.add(assign_split(clip, test_fraction, test_identities, use_predefined_split),
-                   data, meta)
+        writer.add(assign_split(clip, plan, test_identities, use_predefined_split), data, meta)
       if bar is not None:
         bar.update(1)
         bar.set_postfix(written=sum(summary.written.values()), skipped=len(summary.skipped))
@@ -219,7 +280,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
   p.add_argument('--min-frames', type=int, default=d.min_frames)
   p.add_argument('--max-frames', type=int, default=d.max_frames, help='0: keep all frames')
   p.add_argument('--test-fraction', type=float, default=0.1,
-                 help='fraction of identities in the test split (stable hash)')
+                 help='share of identities in the test split: the nearest count (chosen by a '
+                 'stable hash; identities already written keep their split)')
   p.add_argument('--test-identities', default='', help='comma-separated identities for test')
   p.add_argument('--ignore-predefined-split', action='store_true',
                  help='split by hash even when the input has train/test (or dev/test) folders')
@@ -233,7 +295,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
   p.add_argument('--retry-skipped', action='store_true', help='retry clips skipped before')
   p.add_argument('--limit', type=int, default=0, help='only the first N clips (by key)')
   p.add_argument('--no-progress', action='store_true')
+  p.add_argument('--compile-cache', default=None,
+                 help="JAX's persistent compilation cache, so that a new run or worker does not "
+                 'compile the face detector again (default: $JAX_COMPILATION_CACHE_DIR or '
+                 '~/.cache/g3fa_jax/jax)')
+  p.add_argument('--no-compile-cache', action='store_true',
+                 help='compile everything in every run (no persistent cache)')
   return p.parse_args(argv)
+
+
+def _compile_cache(args: argparse.Namespace) -> str | None:
+  """The persistent compilation cache folder of the CLI (None: none, or nothing to detect)."""
+  if args.no_compile_cache or (args.crop == 'full' and args.no_face_check):
+    return None
+  if args.compile_cache:
+    return args.compile_cache
+  from g3fa_jax.face import mtcnn  # pylint: disable=g-import-not-at-top
+  return str(mtcnn.default_compilation_cache_dir())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -253,7 +331,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                   use_predefined_split=not args.ignore_predefined_split,
                   identity_regex=args.identity_regex, boxes_file=args.boxes,
                   boxes_normalized=args.boxes_normalized, retry_skipped=args.retry_skipped,
-                  limit=args.limit, progress=not args.no_progress)
+                  limit=args.limit, progress=not args.no_progress,
+                  compile_cache=_compile_cache(args))
   except (FileNotFoundError, ValueError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2

@@ -26,6 +26,7 @@ from etils import epath
 
 from g3fa_jax.data import index as index_lib
 from g3fa_jax.data import source as source_lib
+from g3fa_jax.media import paths
 
 
 @dataclasses.dataclass
@@ -100,11 +101,19 @@ class FaceVideos(tfds.core.GeneratorBasedBuilder):
       }
 
 
+def builder_config(size: int, encoding: str) -> FaceVideosConfig | str:
+  """The config of shards of `size` px `encoding` frames: a registered one by its name (TFDS
+  refuses a new config object named like a registered one), else a new one."""
+  config = config_for(size, encoding)
+  registered = {c.name for c in FaceVideos.BUILDER_CONFIGS}
+  return config.name if config.name in registered else config
+
+
 def build(shards_dir: str | os.PathLike, data_dir: str | os.PathLike) -> FaceVideos:
   """Builds `face_videos/<size>px_<encoding>` under data_dir from prepared shards."""
   index = index_lib.load_index(shards_dir)
   builder = FaceVideos(data_dir=os.fspath(data_dir), file_format='array_record',
-                       config=config_for(index['frame_size'][0], index['encoding']))
+                       config=builder_config(index['frame_size'][0], index['encoding']))
   builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
       manual_dir=os.fspath(shards_dir)))
   return builder
@@ -117,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
   p.add_argument('--data-dir', required=True, help='TFDS data dir')
   args = p.parse_args(argv)
   try:
+    paths.check_output_dir(args.data_dir, '--data-dir')
     builder = build(args.shards, args.data_dir)
   except (FileNotFoundError, ValueError) as e:
     print(f'error: {e}', file=sys.stderr)

@@ -56,6 +56,24 @@ def make_clip(path, num_frames: int, fps: int, audio_codec: str | None = 'aac',
   return pathlib.Path(path)
 
 
+def make_truncated_clip(path, num_frames: int = 30) -> pathlib.Path:
+  """A faststart mp4 (index at the front) of noise frames, cut to its first half: its frames
+  decode until the cut without an error from FFmpeg's threaded decoder."""
+  whole = pathlib.Path(path).with_name('whole-' + pathlib.Path(path).name)
+  with av.open(str(whole), 'w', options={'movflags': 'faststart'}) as container:
+    stream = container.add_stream('libx264', rate=25)
+    stream.width = stream.height = SIZE
+    stream.pix_fmt = 'yuv420p'
+    rng = np.random.default_rng(0)
+    for _ in range(num_frames):
+      frame = rng.integers(0, 256, (SIZE, SIZE, 3), np.uint8)
+      container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format='rgb24')))
+    container.mux(stream.encode(None))
+  data = whole.read_bytes()
+  pathlib.Path(path).write_bytes(data[:len(data) // 2])
+  return pathlib.Path(path)
+
+
 def describe(path) -> dict:
   """Decoded frame count, frame rate, frame size and audio (codec, seconds) of a video."""
   with av.open(str(path)) as container:
@@ -126,6 +144,7 @@ def media(tmp_path_factory) -> dict[str, pathlib.Path]:
           'aac': make_clip(root / 'aac.mp4', 12, 25),
           'pcm': make_clip(root / 'pcm.mkv', 9, 15, audio_codec='pcm_s16le'),
           'broken_video': root / 'broken.mp4', 'broken_image': root / 'broken.png',
+          'truncated': make_truncated_clip(root / 'truncated.mp4'),
           'flat': root / 'flat.png'}
 
 
@@ -223,6 +242,7 @@ def test_face_crop_paste_back_and_best_frame(animator, checkpoints, tmp_path):
 @pytest.mark.parametrize('case,message', [
     ('broken_video', 'broken.mp4: not a readable video'),
     ('broken_image', 'broken.png: not a readable image'),
+    ('truncated', 'truncated.mp4: the file ends early: decoding stopped after frame'),
     ('missing', 'missing.mp4: no such file'),
     ('no_face', 'flat.png: no face found'),
     ('wrong_checkpoint', 'has no kp_detector, generator (it holds unsup3d)'),
@@ -235,6 +255,8 @@ def test_clear_errors(case, message, media, checkpoints, tmp_path, capsys):
   extra = ['--no-crop']
   if case == 'broken_video':
     args['--driving'] = str(media['broken_video'])
+  elif case == 'truncated':
+    args['--driving'] = str(media['truncated'])
   elif case == 'broken_image':
     args['--source'] = str(media['broken_image'])
   elif case == 'missing':
@@ -273,3 +295,66 @@ def test_notebook_runs_top_to_bottom(media, checkpoints, tmp_path, monkeypatch):
   assert info['frames'] == 12 and info['fps'] == 25 and info['audio'][0] == 'aac'
   outputs = json.dumps([cell.get('outputs', []) for cell in notebook.cells])
   assert '<video' in outputs
+
+
+def _argv(checkpoints, media, out, *extra: str) -> list[str]:
+  return ['--checkpoint', str(checkpoints['g3fa']), '--source', str(media['source']),
+          '--driving', str(media['aac']), '--out', str(out), '--quiet', *extra]
+
+
+def test_out_naming_a_folder_or_under_a_file_is_refused_before_any_work(media, checkpoints,
+                                                                        tmp_path, capsys):
+  folder = tmp_path / 'results'
+  folder.mkdir()
+  # Checked first: the broken source is not even read.
+  argv = _argv(checkpoints, media, folder, '--no-crop')
+  argv[argv.index('--source') + 1] = str(media['broken_image'])
+  assert cli.main(argv) == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and err[0].startswith(f'error: --out {folder}: is a folder')
+  assert list(folder.iterdir()) == []
+  (tmp_path / 'notes.txt').write_text('keep')
+  assert cli.main(_argv(checkpoints, media, tmp_path / 'notes.txt' / 'out.mp4', '--no-crop')) == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and f'{tmp_path / "notes.txt"} is a file, not a folder' in err[0]
+  assert (tmp_path / 'notes.txt').read_text() == 'keep'
+
+
+def test_failed_run_leaves_no_folder_and_a_good_one_makes_it(media, checkpoints, tmp_path,
+                                                            capsys):
+  out = tmp_path / 'new' / 'deeper' / 'out.mp4'
+  argv = _argv(checkpoints, media, out)  # crop on: the source has no face
+  argv[argv.index('--source') + 1] = str(media['flat'])
+  assert cli.main(argv) == 2
+  assert 'no face found' in capsys.readouterr().err
+  assert not (tmp_path / 'new').exists()
+  assert cli.main(_argv(checkpoints, media, out, '--no-crop', '--max-frames', '2')) == 0
+  assert describe(out)['frames'] == 2
+
+
+def test_phone_driving_video_with_rotation_tag_is_read_upright(animator, checkpoints, media,
+                                                               tmp_path):
+  """A portrait driving clip stored sideways with a 90-degree display rotation: the driving
+  panel of --side-by-side shows it upright."""
+  upright = np.zeros((96, 64, 3), np.uint8)  # portrait; a different colour in every quadrant
+  upright[:48, :32], upright[:48, 32:] = (230, 40, 40), (40, 230, 40)
+  upright[48:, :32], upright[48:, 32:] = (40, 40, 230), (230, 230, 230)
+  stored = np.ascontiguousarray(np.rot90(upright, k=-1))  # (64, 96): what the phone stores
+  driving = tmp_path / 'phone.mp4'
+  with av.open(str(driving), 'w') as container:
+    stream = container.add_stream('libx264', rate=10)
+    stream.width, stream.height, stream.pix_fmt = 96, 64, 'yuv420p'
+    stream.set_display_rotation(90)  # shown turned a quarter counter-clockwise
+    for _ in range(3):
+      container.mux(stream.encode(av.VideoFrame.from_ndarray(stored, format='rgb24')))
+    container.mux(stream.encode(None))
+  out = tmp_path / 'panels.mp4'
+  options = pipeline.AnimateOptions(
+      checkpoint=str(checkpoints['g3fa']), source=str(media['source']), driving=str(driving),
+      out=str(out), crop=False, side_by_side=True, batch_size=3, progress=False)
+  assert pipeline.run(options, animator=animator, log=lambda _: None).num_frames == 3
+  with av.open(str(out)) as container:
+    frame = next(container.decode(video=0)).to_ndarray(format='rgb24').astype(np.float32)
+  panel = frame[:, SIZE:2 * SIZE]  # source | driving | result
+  expected = np.asarray(Image.fromarray(upright).resize((SIZE, SIZE)), np.float32)
+  assert np.mean(np.abs(panel - expected)) < 12

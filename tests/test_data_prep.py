@@ -120,11 +120,20 @@ def test_resume_cleans_interrupted_run_and_adds_only_new(raw, tmp_path):
   assert index_lib.load_split(out, 'train').num_records == 6
 
 
-def test_rerun_with_other_settings_is_refused(prepared, raw):
+def test_rerun_with_other_settings_is_refused_naming_the_field(prepared, raw, capsys):
   out, _ = prepared
-  with pytest.raises(ValueError, match='other settings'):
+  with pytest.raises(ValueError, match='other settings') as info:
     prepare.run(str(raw), str(out), settings=process_clip.ClipSettings(size=SIZE + 8),
                 test_identities=[TEST_ID], progress=False)
+  message = str(info.value)
+  assert f'(size: was {SIZE}, now {SIZE + 8});' in message and len(message) < 250, message
+  # Two changed fields on the command line, one of them outside the clip settings.
+  rc = prepare.main(['--input', str(raw), '--output', str(out), '--size', str(SIZE),
+                     '--encoding', 'png', '--test-identities', 'id00001', '--no-progress'])
+  err = capsys.readouterr().err.strip()
+  assert rc == 2 and len(err.splitlines()) == 1
+  assert "encoding: was 'jpeg', now 'png'" in err
+  assert "test_identities: was ['id00003'], now ['id00001']" in err and len(err) < 400, err
 
 
 def test_worker_processes_write_the_same_records(prepared, raw, tmp_path):
@@ -143,7 +152,7 @@ def test_cli_and_given_boxes(raw, tmp_path, capsys):
   rc = prepare.main(['--input', str(raw / 'id00001'), '--output', str(out), '--layout', 'flat',
                      '--size', '32', '--encoding', 'png', '--boxes', str(boxes_file),
                      '--identity-regex', r'^(.+)$', '--no-progress', '--no-face-check',
-                     '--test-fraction', '0'])
+                     '--test-fraction', '0', '--no-compile-cache'])
   assert rc == 0
   text = capsys.readouterr().out
   assert '2 clips found (layout flat)' in text and 'boxes: 1 of 1 given boxes match' in text
@@ -180,7 +189,7 @@ def test_layouts(tmp_path):
   layout, clips = layouts.find_clips(tmp_path / 'vox2')
   assert layout == 'voxceleb2'
   assert [(c.identity, c.split) for c in clips] == [('id00001', 'train'), ('id00009', 'test')]
-  assert prepare.assign_split(clips[1], 0.0, ()) == 'test'
+  assert prepare.assign_split(clips[1], prepare.identity_splits(clips, 0.0)) == 'test'
 
 
 def test_square_crop_stays_in_frame():

@@ -45,3 +45,21 @@ def test_tfds_dataset_holds_the_same_clips(tmp_path):
                                   shard_options=grain.sharding.NoSharding())
   batch = next(iter(ds))
   assert batch['source'].shape == (2, 32, 32, 3) and batch['source'].dtype == np.float32
+
+
+@pytest.mark.parametrize('size,encoding', [(256, 'jpeg'), (256, 'png'), (512, 'jpeg')])
+def test_named_configs_build_at_the_sizes_users_have(tmp_path, size, encoding):
+  """The registered configs (256px_jpeg is the default of data_prep.prepare) build too."""
+  astronaut_clips.make_dataset(tmp_path / 'raw', 'voxceleb2', identities=2, clips=1, num_frames=8,
+                               size=32)
+  settings = process_clip.ClipSettings(size=size, encoding=encoding, crop='full',
+                                       face_check=False)
+  prepare.run(str(tmp_path / 'raw'), str(tmp_path / 'shards'), settings=settings,
+              test_identities=['id00001'], progress=False)
+  assert tfds_dataset.main(['--shards', str(tmp_path / 'shards'),
+                            '--data-dir', str(tmp_path / 'tfds')]) == 0
+  name = f'face_videos/{size}px_{encoding}'
+  encoded = source_lib.TfdsClipSource(name, 'train', tmp_path / 'tfds')
+  ours = source_lib.ClipSource.from_dir(tmp_path / 'shards', 'train')
+  assert len(encoded) == 1 and encoded[0]['frames'][3] == bytes(ours[0]['frames'][3])
+  assert records.decode_image(encoded[0]['frames'][0]).shape == (size, size, 3)

@@ -1,9 +1,11 @@
-"""MTCNN face detector: finds the face in a real photograph, with landmarks on it."""
+"""MTCNN face detector: finds the face in a real photograph, with landmarks on it; frames of
+mixed sizes share a few compiled programs."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from g3fa_jax.face import mtcnn
 
@@ -83,3 +85,29 @@ def test_converter_matches_shipped_weights(tmp_path):
   assert sorted(converted) == sorted(shipped)
   for key, value in shipped.items():
     np.testing.assert_array_equal(converted[key], value)
+
+
+def test_frames_of_mixed_sizes_share_a_few_compiled_programs():
+  """P-Net runs on zero-padded squares of a few sides and power-of-two batches: frames of 5
+  sizes and 2 batch sizes compile one program per (side, batch), not one per pyramid level of
+  every size, and find the same faces as unpadded runs."""
+  detector = mtcnn.MTCNN()
+  face = skimage_data.astronaut()[30:190, 150:290]  # (160, 140): the face fills most of it
+  sizes = ((60, 60), (64, 90), (75, 75), (90, 64), (100, 120))
+  level_shapes = set()
+  for height, width in sizes:
+    image = np.asarray(Image.fromarray(face).resize((width, height)))
+    for batch in (1, 3):
+      detector.detect_batch(np.stack([image] * batch))
+      level_shapes |= {(batch, int(height * s + 1), int(width * s + 1))
+                       for s in detector._pyramid(height, width)}  # pylint: disable=protected-access
+  sides = {mtcnn.size_bucket(max(h, w)) for _, h, w in level_shapes}
+  compiled = detector._apply['pnet']._cache_size()  # pylint: disable=protected-access
+  assert compiled == 2 * len(sides) and compiled < len(level_shapes) / 2, (
+      compiled, sides, len(level_shapes))
+  image = np.asarray(Image.fromarray(face).resize((90, 64)))
+  padded = detector(image)
+  exact = mtcnn.MTCNN(pad_shapes=False)(image)
+  assert len(padded[0]) == len(exact[0]) == 1
+  for a, b in zip(padded, exact):
+    np.testing.assert_allclose(a, b, atol=1e-4)

@@ -174,3 +174,28 @@ def test_video_means_average_frames_then_videos():
   assert acc.mean('m') == pytest.approx((3.0 + 10.0) / 2)
   assert acc.num_videos('m') == 2 and acc.skipped_videos['m'] == 1
   assert acc.missing_frames['m'] == 2 and acc.mean('other') is None
+
+
+def test_console_markdown_and_json_carry_the_same_notes():
+  """A metric outside the main table (LPIPS with VGG16) that is not computed, and an n/a column,
+  are explained in all three forms of the results."""
+  from g3fa_jax.evaluation import protocols  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.evaluation import table  # pylint: disable=g-import-not-at-top
+  vgg_command = ('python -m g3fa_jax.convert lpips --checkpoint vgg16-397923af.pth,vgg.pth '
+                 '--out checkpoints/lpips_vgg')
+  metrics = {name: protocols.Entry(0.5) for name in table.COLUMNS['same_identity']}
+  metrics['AKD'] = protocols.Entry.of(None, 'no face found in any generated frame')
+  result = protocols.ProtocolResult(
+      'same_identity', metrics,
+      {'LPIPS (vgg)': protocols.Entry(None, 'not computed', 'checkpoints/lpips_vgg is missing',
+                                      vgg_command),
+       'AKD missing share': protocols.Entry(1.0)},
+      num_videos=2, num_frames=8, seconds=2.0)
+  results = {'same_identity': result}
+  text = table.to_text(results)
+  markdown = table.to_markdown(results, {})
+  saved = json.dumps(table.to_json(results, {}))
+  for form in (text, markdown, saved):
+    assert 'checkpoints/lpips_vgg is missing' in form, form
+    assert vgg_command in form and 'no face found in any generated frame' in form, form
+  assert 'LPIPS (vgg): not computed' in text and 'AKD missing share: 1' in text

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import pathlib
 import sys
 import time
 from typing import Callable
@@ -23,6 +22,7 @@ from g3fa_jax.animate import side_by_side
 from g3fa_jax.animate import video
 from g3fa_jax.animate.errors import CheckpointKindError
 from g3fa_jax.checkpoint import CheckpointMismatchError
+from g3fa_jax.media import paths
 
 
 @dataclasses.dataclass
@@ -172,17 +172,17 @@ def run(options: AnimateOptions, animator=None, inverse_renderer=None,
 
   `animator` / `inverse_renderer`: already loaded ones (e.g. in a notebook); else they are
   restored from `options.checkpoint` / `options.inverse_renderer`.
-  Raises AnimateError subclasses (MediaError, NoFaceError, CheckpointKindError) with one-line
-  messages naming the file.
+  Raises AnimateError subclasses (MediaError, NoFaceError, CheckpointKindError) and
+  `paths.OutputPathError` with one-line messages naming the file. The output's folder is made
+  only when the first frame is written, and removed again if the run fails.
   """
   start_time = time.perf_counter()
   if options.batch_size < 1:
     raise ValueError(f'batch_size must be >= 1, got {options.batch_size}')
-  # Cheap input checks before loading any network.
+  # Cheap checks before loading any network: the output path first, then the inputs.
+  out = paths.check_output_file(options.out, '--out')
   source_full = video.read_source(options.source)
   info = video.probe(options.driving)
-  out = pathlib.Path(options.out)
-  out.parent.mkdir(parents=True, exist_ok=True)
 
   animator = animator or load_animator(options.checkpoint)
   if inverse_renderer is None and options.inverse_renderer:
@@ -207,6 +207,7 @@ def run(options: AnimateOptions, animator=None, inverse_renderer=None,
   if options.paste_back and not paste:
     log('--paste-back needs the face crop; ignored with --no-crop')
   bar = _progress(len(driving), options.progress, 'animate')
+  created = paths.make_dirs(out.parent)
   try:
     with video.Mp4Writer(out, info.fps, audio_from=audio_from) as writer:
       done = 0
@@ -230,6 +231,9 @@ def run(options: AnimateOptions, animator=None, inverse_renderer=None,
         writer.write(np.stack(frames))
         done += len(frames)
         bar.update(len(frames))
+  except BaseException:
+    paths.remove_empty_dirs(created)
+    raise
   finally:
     bar.close()
   seconds = time.perf_counter() - start_time

@@ -55,13 +55,13 @@ def media_kind(path: str | os.PathLike) -> str:
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
-  """An image file as (H, W, 3) uint8 RGB (alpha dropped); MediaError if it cannot be read."""
+  """An image file as (H, W, 3) uint8 RGB as displayed (EXIF orientation applied, alpha
+  dropped); MediaError if it cannot be read."""
   path = pathlib.Path(path)
   if not path.is_file():
     raise MediaError(f'{path}: no such image file')
   try:
-    with Image.open(path) as image:
-      return np.asarray(image.convert('RGB'))
+    return video_io.read_image_file(path)
   except (OSError, ValueError, Image.DecompressionBombError) as e:
     raise MediaError(f'{path}: not a readable image ({video_io.error_line(e)})') from e
 
@@ -123,14 +123,28 @@ def _even(frame: np.ndarray) -> np.ndarray:
   return frame
 
 
-def _first_samples(frame: av.AudioFrame, count: int) -> av.AudioFrame:
-  """The first `count` samples of an audio frame."""
+def _samples(frame: av.AudioFrame, start: int, stop: int) -> av.AudioFrame:
+  """Samples [start, stop) of an audio frame (every channel)."""
   samples = frame.to_ndarray()  # (channels, n) planar, (1, n * channels) packed.
   channels = 1 if frame.format.is_planar else len(frame.layout.channels)
-  cut = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[:, :count * channels]),
-                                   format=frame.format.name, layout=frame.layout.name)
+  cut = av.AudioFrame.from_ndarray(
+      np.ascontiguousarray(samples[:, start * channels:stop * channels]),
+      format=frame.format.name, layout=frame.layout.name)
   cut.sample_rate = frame.sample_rate
   return cut
+
+
+# Channel layouts by channel count, for inputs that give the count only (PCM in mkv, wav).
+DEFAULT_LAYOUTS = {1: 'mono', 2: 'stereo', 3: '2.1', 4: 'quad', 5: '5.0', 6: '5.1', 7: '6.1',
+                   8: '7.1'}
+
+
+def _named_layout(layout: av.AudioLayout) -> str:
+  """The layout's name, or the usual layout of its channel count when its channels are unnamed
+  (FFmpeg's '1 channels')."""
+  if all(channel.name != 'NONE' for channel in layout.channels):
+    return layout.name
+  return DEFAULT_LAYOUTS.get(len(layout.channels), 'stereo')
 
 
 class Mp4Writer:
@@ -171,14 +185,19 @@ class Mp4Writer:
       return
     stream = source.streams.audio[0]
     self._audio_in = (source, stream)
+    # The audio keeps its place on the driving video's clock: the output starts where the
+    # driving video's frames start (the audio's own start, e.g. in a file of audio only).
+    clock = source.streams.video[0] if source.streams.video else stream
+    self._clock_start = fractions.Fraction(clock.start_time or 0) * clock.time_base
 
   def _add_audio_stream(self) -> None:
     """After the video stream, so that the video is stream 0 as players and tools expect."""
     stream = self._audio_in[1]
     if stream.codec_context.name in MP4_AUDIO_CODECS:
       self._audio_out = self._container.add_stream_from_template(stream)
-    else:  # Re-encode what mp4 cannot hold.
+    else:  # Re-encode what mp4 cannot hold, keeping the rate and the channel layout.
       self._audio_out = self._container.add_stream('aac', rate=stream.codec_context.sample_rate)
+      self._audio_out.layout = _named_layout(stream.layout)
       self._audio_encoder = True
 
   def __enter__(self) -> 'Mp4Writer':
@@ -213,22 +232,37 @@ class Mp4Writer:
       self.num_frames += 1
 
   def _copy_audio(self) -> None:
+    """The audio between the driving video's first frame and the output's last one, on the
+    output's clock (time 0 = the driving video's first frame)."""
     source, stream = self._audio_in
     duration = fractions.Fraction(self.num_frames) / self.fps
-    start = stream.start_time or 0
     if self._audio_encoder:
+      # Timestamps in samples: with them the encoder's priming samples (1024 for AAC) get
+      # negative times, which mp4 hides with an edit list; without them the audio would start
+      # one priming delay late.
+      rate = stream.codec_context.sample_rate
+      total = round(duration * rate)  # Samples that fit the video.
+      offset = 0
       for frame in source.decode(stream):
         if frame.time is not None:
-          keep = round((float(duration) - (frame.time - float(start * stream.time_base)))
-                       * frame.sample_rate)
-          if keep <= 0:
-            break
-          if keep < frame.samples:
-            frame = _first_samples(frame, keep)
-        frame.pts = None
+          offset = round((fractions.Fraction(frame.time) - self._clock_start) * rate)
+        if offset >= total:
+          break
+        if offset + frame.samples <= 0:  # Audio before the video's first frame.
+          offset += frame.samples
+          continue
+        if offset < 0:
+          frame, offset = _samples(frame, -offset, frame.samples), 0
+        if offset + frame.samples > total:
+          frame = _samples(frame, 0, total - offset)
+        frame.pts, frame.time_base = offset, fractions.Fraction(1, rate)
+        offset += frame.samples
         self._container.mux(self._audio_out.encode(frame))
       self._container.mux(self._audio_out.encode(None))
     else:
+      # Packets are copied whole; a late start stays a late start (mp4 keeps the gap in an edit
+      # list), and the encoder delay's negative times are kept as they are.
+      start = round(self._clock_start / stream.time_base)
       for packet in source.demux(stream):
         if packet.dts is None or packet.pts is None:
           continue  # The demuxer's final flush packet.

@@ -56,11 +56,28 @@ def check_prep_config(out_dir: pathlib.Path, settings: dict[str, Any], hint: str
   if not path.exists():
     write_json_atomic(path, settings)
     return
-  old = json.loads(path.read_text())
-  changed = {k: (old.get(k), v) for k, v in settings.items() if old.get(k) != v}
+  # JSON turns tuples into lists: compare what was stored with what storing gives now.
+  changed = changed_fields(json.loads(path.read_text()), json.loads(json.dumps(settings)))
   if changed:
-    detail = '; '.join(f'{k}: {a!r} -> {b!r}' for k, (a, b) in changed.items())
+    detail = '; '.join(f'{k}: was {a!r}, now {b!r}' for k, (a, b) in changed.items())
     raise ValueError(f'{out_dir} was prepared with other settings ({detail}); {hint}')
+
+
+def changed_fields(old: dict[str, Any], new: dict[str, Any], prefix: str = ''
+                   ) -> dict[str, tuple[Any, Any]]:
+  """{field: (old value, new value)} of the leaves that differ, nested dicts flattened; a
+  `settings` level (the clip settings) is left out of the names, so they read as the flags."""
+  changed = {}
+  for key in list(old) + [k for k in new if k not in old]:
+    a, b = old.get(key), new.get(key)
+    if a == b:
+      continue
+    name = prefix + ('' if key == 'settings' else key)
+    if isinstance(a, dict) and isinstance(b, dict):
+      changed.update(changed_fields(a, b, name + '.' if name else ''))
+    else:
+      changed[name or key] = (a, b)
+  return changed
 
 
 class ShardWriter:

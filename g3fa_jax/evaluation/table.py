@@ -30,6 +30,25 @@ def cell(name: str, entry: Entry) -> str:
   return f'{entry.value:.{DIGITS.get(name, 4)}f}'
 
 
+def extra_value(name: str, entry: Entry) -> str:
+  """An extra value (beside the table's columns, e.g. 'LPIPS (vgg)') as text."""
+  return cell(name, entry) if entry.status != 'ok' else f'{entry.value:.4g}'
+
+
+def table_notes(results: Mapping[str, ProtocolResult], code: str = '') -> dict[str, str]:
+  """'<metric> (<protocol title>)' -> why it is `not computed` or `n/a` (and the command that
+  makes its weights, quoted with `code`), for the table's columns and the extras alike: the
+  notes every form of the table (console, markdown) shows."""
+  notes: dict[str, str] = {}
+  for name, result in results.items():
+    for key, entry in {**result.metrics, **result.extras}.items():
+      if entry.status != 'ok' and entry.note:
+        note = entry.note.split('; make them with:')[0]
+        command = f'; make them with {code}{entry.command}{code}' if entry.command else ''
+        notes.setdefault(f'{key} ({TITLES.get(name, name)})', f'{entry.status}: {note}{command}')
+  return notes
+
+
 def to_json(results: Mapping[str, ProtocolResult], meta: Mapping[str, Any]) -> dict[str, Any]:
   """A JSON-able dict: `meta` plus, per protocol, metrics/extras as {value, status, note,
   command} and the counts."""
@@ -51,7 +70,6 @@ def to_markdown(results: Mapping[str, ProtocolResult], meta: Mapping[str, Any]) 
   """The tables as GitHub markdown, with the notes on what was not computed."""
   lines = [f'# G3FA evaluation: {meta.get("checkpoint", "")} (step {meta.get("step", "?")})', '',
            f'Data: `{meta.get("data_dir", "")}` split `{meta.get("split", "test")}`.', '']
-  notes: dict[str, str] = {}
   for name, result in results.items():
     count = (f'{result.num_videos} videos' if name == 'same_identity'
              else f'{result.num_videos} pairs')
@@ -64,15 +82,10 @@ def to_markdown(results: Mapping[str, ProtocolResult], meta: Mapping[str, Any]) 
     if name == 'same_identity' and result.details.get('lpips_net'):
       lines.append(f'LPIPS: {result.details["lpips_net"]} variant.')
     for key, entry in result.extras.items():
-      value = cell(key, entry) if entry.status != 'ok' else f'{entry.value:.4g}'
-      lines.append(f'- {key}: {value}')
-    for key, entry in {**result.metrics, **result.extras}.items():
-      if entry.status != 'ok' and entry.note:
-        note = entry.note.split('; make them with:')[0]
-        notes.setdefault(f'{key} ({TITLES.get(name, name)})',
-                         note + (f'; make them with `{entry.command}`' if entry.command else ''))
+      lines.append(f'- {key}: {extra_value(key, entry)}')
     lines.append(f'- {result.frames_per_second:.1f} frames/s')
     lines.append('')
+  notes = table_notes(results, code='`')
   if notes:
     lines += ['## Not computed / n/a', '']
     lines += [f'- {key}: {note}' for key, note in notes.items()]
@@ -81,7 +94,7 @@ def to_markdown(results: Mapping[str, ProtocolResult], meta: Mapping[str, Any]) 
 
 
 def to_text(results: Mapping[str, ProtocolResult]) -> str:
-  """A compact console table."""
+  """A compact console table, with the extras and the same notes as the markdown."""
   lines = []
   for name, result in results.items():
     columns = COLUMNS.get(name, tuple(result.metrics))
@@ -91,9 +104,11 @@ def to_text(results: Mapping[str, ProtocolResult]) -> str:
     lines.append('  ' + '  '.join(f'{c} {ARROWS.get(c, "")}'.ljust(w)
                                   for c, w in zip(columns, widths)))
     lines.append('  ' + '  '.join(v.ljust(w) for v, w in zip(cells, widths)))
-    for key, entry in result.metrics.items():
-      if entry.status == 'not computed':
-        lines.append(f'  {key}: not computed: {entry.note}')
+    lines += [f'  {key}: {extra_value(key, entry)}' for key, entry in result.extras.items()]
+  notes = table_notes(results)
+  if notes:
+    lines.append('Not computed / n/a:')
+    lines += [f'  {key}: {note}' for key, note in notes.items()]
   return '\n'.join(lines)
 
 

@@ -3,7 +3,9 @@
 The cascade follows the facenet-pytorch implementation whose weights it uses: an image pyramid
 (smallest face `min_face_size` pixels, scale step 0.709) through P-Net, NMS, box regression, squared
 boxes cropped and area-resized to 24x24 for R-Net, then to 48x48 for O-Net, which also gives the
-landmarks. The networks run under `jax.jit`; the pyramid, crops and NMS are numpy.
+landmarks. The networks run under `jax.jit`; the pyramid, crops and NMS are numpy. P-Net's inputs are
+padded to a few sizes (SIZE_LADDER) and batches to powers of two, so frames of mixed sizes
+share compiled programs, and `use_compilation_cache` keeps them across processes.
 
   boxes, probs, landmarks = detect_faces(image)   # image: (H, W, 3) uint8 RGB, or float in [0, 1]
 
@@ -112,9 +114,27 @@ def _regress(boxes: np.ndarray, reg: np.ndarray) -> np.ndarray:
   return boxes[:, :4] + reg * np.stack([w, h, w, h], axis=1)
 
 
-def _bucket(n: int) -> int:
-  """Batch sizes rounded up to powers of two (>= 16) so jit compiles few shapes."""
-  return max(16, 1 << (n - 1).bit_length())
+def _bucket(n: int, least: int = 16) -> int:
+  """Batch sizes rounded up to powers of two (>= least) so jit compiles few shapes."""
+  return max(least, 1 << (n - 1).bit_length())
+
+
+def _size_ladder(largest: int = 8192) -> tuple[int, ...]:
+  """P-Net input sides: multiples of 8, each about 2^(1/4) times the last (16, 24, 32, 40, 48,
+  64, 80, 96, 120, ...): images are padded to the next one, wasting ~10 % per side on average."""
+  sides = [16]
+  while sides[-1] < largest:
+    sides.append(max(sides[-1] + 8, -(-int(sides[-1] * 2 ** 0.25 + 0.5) // 8) * 8))
+  return tuple(sides)
+
+
+SIZE_LADDER = _size_ladder()
+
+
+def size_bucket(n: int) -> int:
+  """The smallest side of SIZE_LADDER >= n (n itself beyond the ladder)."""
+  index = int(np.searchsorted(SIZE_LADDER, n))
+  return SIZE_LADDER[index] if index < len(SIZE_LADDER) else n
 
 
 class MTCNN:
@@ -124,16 +144,35 @@ class MTCNN:
     min_face_size: smallest face searched for, in pixels.
     thresholds: probability thresholds of the P-, R- and O-Net stages.
     factor: scale step of the image pyramid.
+    pad_shapes: run P-Net on images zero-padded to squares of a SIZE_LADDER side and batches
+      padded to powers of two, so that frames of any size share a few compiled programs (one
+      per ladder side and batch size; the outputs are the same); without it every pyramid
+      level of every new frame size and batch compiles anew.
   """
 
   def __init__(self, weights: str | os.PathLike = DEFAULT_WEIGHTS, min_face_size: int = 20,
-               thresholds: Sequence[float] = (0.6, 0.7, 0.7), factor: float = 0.709):
+               thresholds: Sequence[float] = (0.6, 0.7, 0.7), factor: float = 0.709,
+               pad_shapes: bool = True):
     self.variables = load_weights(weights)
     self.min_face_size = min_face_size
     self.thresholds = tuple(thresholds)
     self.factor = factor
+    self.pad_shapes = pad_shapes
     self._apply = {name: jax.jit(functools.partial(cls().apply, self.variables[name]))
                    for name, cls in _NETS.items()}
+
+  def _pnet(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """P-Net on (B, h, w, 3) normalised images: (reg (B, h', w', 4), prob (B, h', w'))."""
+    if not self.pad_shapes:
+      return tuple(np.asarray(o) for o in self._apply['pnet'](jnp.asarray(images)))
+    batch, height, width = images.shape[:3]
+    # Square: every aspect ratio shares the programs (the padding costs less than compiling).
+    side = size_bucket(max(height, width))
+    padded = np.zeros((_bucket(batch, 1), side, side, 3), np.float32)
+    padded[:batch, :height, :width] = images
+    reg, prob = self._apply['pnet'](jnp.asarray(padded), np.array([height, width], np.int32))
+    out_h, out_w = mtcnn_nets.pnet_output_size(height), mtcnn_nets.pnet_output_size(width)
+    return np.asarray(reg)[:batch, :out_h, :out_w], np.asarray(prob)[:batch, :out_h, :out_w]
 
   def _pyramid(self, height: int, width: int) -> list[float]:
     scale = 12.0 / self.min_face_size
@@ -190,8 +229,7 @@ class MTCNN:
     cands, ids = [], []
     for scale in self._pyramid(height, width):
       scaled = area_resize(images, int(height * scale + 1), int(width * scale + 1))
-      reg, prob = (np.asarray(o) for o in self._apply['pnet'](
-          jnp.asarray((scaled - 127.5) * 0.0078125)))
+      reg, prob = self._pnet((scaled - 127.5) * 0.0078125)
       b, y, x = np.nonzero(prob >= self.thresholds[0])
       if not len(b):
         continue
@@ -239,6 +277,26 @@ class MTCNN:
   def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Faces in one (H, W, 3) image; see `detect_batch`."""
     return self.detect_batch(np.asarray(image)[None])[0]
+
+
+def default_compilation_cache_dir() -> pathlib.Path:
+  """`$JAX_COMPILATION_CACHE_DIR` if set, else `~/.cache/g3fa_jax/jax` (or under
+  `$XDG_CACHE_HOME`)."""
+  if os.environ.get('JAX_COMPILATION_CACHE_DIR'):
+    return pathlib.Path(os.environ['JAX_COMPILATION_CACHE_DIR'])
+  base = os.environ.get('XDG_CACHE_HOME') or os.path.join(os.path.expanduser('~'), '.cache')
+  return pathlib.Path(base) / 'g3fa_jax' / 'jax'
+
+
+def use_compilation_cache(directory: str | os.PathLike) -> None:
+  """Keeps compiled programs in `directory` across processes (JAX's persistent compilation
+  cache), so that a new run or worker loads the detector's programs instead of compiling them.
+
+  Call it before the first compilation of the process. Every program is kept, however fast it
+  compiled (MTCNN's take well under JAX's default 1 s threshold each, but there are dozens).
+  """
+  jax.config.update('jax_compilation_cache_dir', os.fspath(directory))
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
 
 
 @functools.lru_cache(maxsize=None)

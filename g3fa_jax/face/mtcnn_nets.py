@@ -40,17 +40,36 @@ def _flatten_wh(x: jnp.ndarray) -> jnp.ndarray:
   return jnp.transpose(x, (0, 2, 1, 3)).reshape(x.shape[0], -1)
 
 
+def pnet_output_size(size: int) -> int:
+  """P-Net's output rows (or columns) for `size` input rows: conv 3, ceil-mode pool 2, 2x conv 3."""
+  return math.ceil((size - 2) / 2) - 4
+
+
 class PNet(nn.Module):
   """Proposal net, fully convolutional.
 
   (N, H, W, 3) -> (box regression (N, H', W', 4), face probability (N, H', W')), stride 2 and
   a 12x12 receptive field per output cell.
+
+  `valid_hw` (2,) int: the images fill only the top-left `valid_hw` of the (zero-padded) input.
+  The first (H', W') = pnet_output_size(valid) outputs are then those of the unpadded images:
+  padded conv outputs are left out of the ceil-mode pooling, as the unpadded pooling's last
+  partial window leaves them out. One compiled program serves every size up to (H, W).
   """
 
   @nn.compact
-  def __call__(self, x: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+  def __call__(self, x: jnp.ndarray, valid_hw: jnp.ndarray | None = None
+               ) -> tuple[jnp.ndarray, jnp.ndarray]:
     x = PReLU(name='prelu1')(_conv(10, 3, 'conv1')(x))
-    x = max_pool_ceil(x, 2, 2)
+    if valid_hw is None:
+      x = max_pool_ceil(x, 2, 2)
+    else:
+      conv_hw = valid_hw - 2
+      inside = ((jnp.arange(x.shape[1]) < conv_hw[0])[:, None]
+                & (jnp.arange(x.shape[2]) < conv_hw[1])[None, :])
+      x = max_pool_ceil(jnp.where(inside[None, :, :, None], x, -jnp.inf), 2, 2)
+      # Windows wholly in the padding hold -inf: zero them, so that no inf meets a product.
+      x = jnp.where(jnp.isfinite(x), x, 0.0)
     x = PReLU(name='prelu2')(_conv(16, 3, 'conv2')(x))
     x = PReLU(name='prelu3')(_conv(32, 3, 'conv3')(x))
     prob = nn.softmax(_conv(2, 1, 'conv4_1')(x), axis=-1)[..., 1]

@@ -21,6 +21,7 @@ from typing import Any, Iterator
 
 from g3fa_jax.data import records
 from g3fa_jax.data import shards
+from g3fa_jax.media import paths
 from g3fa_jax.synthetic import dataset
 
 GEOMETRY_SOURCE = 'ground truth (g3fa_jax.synthetic renderer)'
@@ -112,7 +113,7 @@ def generate(out_dir: str | os.PathLike, settings: dataset.Settings = dataset.Se
   """
   start = time.time()
   settings.validate()
-  out = pathlib.Path(out_dir)
+  out = paths.check_output_dir(out_dir, '--out')
   out.mkdir(parents=True, exist_ok=True)
   done, _ = shards.resume(out, settings.fingerprint(), 'use the same settings or another folder')
   items = dataset.plan(settings)
