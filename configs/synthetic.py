@@ -9,9 +9,11 @@ clips into WORKDIR/data (`g3fa_jax.synthetic.writer`, what `python -m data_prep.
 train the Unsup3D depth network briefly on their ground-truth depth (WORKDIR/unsup3d) so that the
 depth and normal discriminators see meaningful maps; write RANDOM VGG19 weights
 (WORKDIR/vgg19_random: the perceptual loss is then only a fixed random-feature loss); train a
-reduced G3FA on 64x64 frames (WORKDIR/checkpoints, WORKDIR/tensorboard); measure the held-out
-reconstruction L1 before and after training (WORKDIR/eval.json); animate a held-out identity with
-another held-out clip (WORKDIR/animation.mp4).
+reduced G3FA on 64x64 frames (WORKDIR/checkpoints, WORKDIR/tensorboard), measuring the held-out
+reconstruction L1 at step 0 and at each checkpoint (WORKDIR/learning_curve.json and .png, with the
+no-motion baseline); then WORKDIR/eval.json (final L1, baseline, their ratio, how the keypoints
+follow the head pose) and an animation of a held-out identity driven by another held-out clip
+(WORKDIR/animation.mp4 and its contact sheet WORKDIR/animation.png).
 """
 
 import ml_collections
@@ -36,7 +38,7 @@ def get_config() -> ml_collections.ConfigDict:
   train.num_epochs = 10
   train.steps_per_epoch = 100
   train.num_train_steps = -1
-  train.epoch_milestones = [8]
+  train.epoch_milestones = [4, 8]
   # Faster than the official 2e-4 and Adam b1 = 0.5 at this scale (benchmarks/diagnose_training.py).
   train.lr_generator = 1e-3
   train.lr_kp_detector = 1e-3

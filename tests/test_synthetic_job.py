@@ -6,6 +6,7 @@ import pathlib
 
 import av
 import pytest
+from PIL import Image
 
 from g3fa_jax import checkpoint as ckpt
 from g3fa_jax import model_config
@@ -65,6 +66,17 @@ def test_job_writes_every_output(finished_job):
   assert saved['start']['step'] == 0 and saved['end']['step'] == 2
   assert 0 < saved['start']['heldout_l1'] < 1 and 0 < saved['end']['heldout_l1'] < 1
   assert 0 < saved['source_copy_heldout_l1'] < 1
+  assert saved['ratio_to_source_copy'] == pytest.approx(
+      saved['end']['heldout_l1'] / saved['source_copy_heldout_l1'])
+  assert set(saved['keypoint_pose_correlation']) == {'yaw_x', 'pitch_y'}
+  # The learning curve: step 0 and each checkpoint (steps 2), with the baseline; its plot.
+  curve = json.loads((workdir / 'learning_curve.json').read_text())
+  assert sorted(curve['heldout_l1']) == ['0', '2']
+  assert curve['heldout_l1']['2'] == saved['end']['heldout_l1']
+  assert curve['source_copy_heldout_l1'] == saved['source_copy_heldout_l1']
+  for png in ('learning_curve.png', 'animation.png'):
+    with Image.open(workdir / png) as image:
+      assert image.format == 'PNG' and image.size[0] > 100
   assert saved == json.loads(json.dumps(result))
   # The animation: as many frames as the driving clip, three 64x64 panels side by side.
   with av.open(str(workdir / 'animation.mp4')) as container:

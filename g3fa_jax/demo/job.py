@@ -9,9 +9,11 @@ alone.)
 `prepare(config, workdir)` makes every input the trainer needs and returns the config pointing to
 them: the synthetic clips (WORKDIR/data), an inverse renderer for this domain (Unsup3D's depth net
 fitted to the clips' ground-truth depth, WORKDIR/unsup3d) and RANDOM VGG19 weights
-(WORKDIR/vgg19_random). `finish(config, workdir)` measures the held-out reconstruction L1 of the
-untrained and the trained model (WORKDIR/eval.json) and writes WORKDIR/animation.mp4. Each step
-is skipped when its output already exists.
+(WORKDIR/vgg19_random). During training, `LearningCurve` measures the held-out reconstruction L1
+at every checkpoint (WORKDIR/learning_curve.json, learning_curve.png). `finish(config, workdir)`
+writes the final figures against step 0 and the no-motion baseline (WORKDIR/eval.json) and the
+animation (WORKDIR/animation.mp4, contact sheet WORKDIR/animation.png). Each step is skipped
+when its output already exists.
 """
 
 from __future__ import annotations

@@ -1,0 +1,155 @@
+"""The g3fa-jax options of the synthetic recipe (narrow generator, truncated VGG19, pixel L1) and
+the main job's measurements (keypoint-pose correlation, learning curve, contact sheet)."""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image
+
+from g3fa_jax import losses
+from g3fa_jax import model_config
+from g3fa_jax.demo import figures
+from g3fa_jax.demo import job
+from g3fa_jax.models import networks
+from g3fa_jax.models.vgg19 import Vgg19
+from g3fa_jax.train import step as step_lib
+from g3fa_jax.train import trainer
+
+ROOT = __import__('pathlib').Path(__file__).resolve().parents[1]
+
+
+def _synthetic_config():
+  return model_config.load_config(str(ROOT / 'configs' / 'synthetic.py'))
+
+
+def test_truncated_vgg19_is_a_prefix_of_the_full_network():
+  x = jax.random.uniform(jax.random.PRNGKey(0), (2, 32, 32, 3))
+  variables = Vgg19().init(jax.random.PRNGKey(1), x)
+  full = Vgg19().apply(variables, x)
+  for n in (1, 3):
+    # The full network's variables restore into the truncated one (extra convs unused).
+    part = Vgg19(num_outputs=n).apply(variables, x)
+    assert len(part) == n
+    for a, b in zip(part, full):
+      np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  with pytest.raises(ValueError, match='num_outputs=6'):
+    Vgg19(num_outputs=6).apply(variables, x)
+
+
+def test_feature_maps_needed_and_perceptual_loss_on_fewer_maps():
+  assert losses.feature_maps_needed([10, 10, 10, 0, 0]) == 3
+  assert losses.feature_maps_needed([10, 0, 10, 0, 0]) == 3
+  assert losses.feature_maps_needed([0, 0, 0, 0, 0]) == 0
+  assert losses.feature_maps_needed([10] * 5) == 5
+  x = jax.random.uniform(jax.random.PRNGKey(0), (2, 32, 32, 3))
+  y = jax.random.uniform(jax.random.PRNGKey(2), (2, 32, 32, 3))
+  variables = Vgg19().init(jax.random.PRNGKey(1), x)
+  weights = (10., 10., 10., 0., 0.)
+  full = losses.perceptual_loss(functools.partial(Vgg19().apply, variables), x, y, weights,
+                                scales=(1, 0.5))
+  short = losses.perceptual_loss(functools.partial(Vgg19(num_outputs=3).apply, variables), x, y,
+                                 weights, scales=(1, 0.5))
+  np.testing.assert_allclose(float(short), float(full), rtol=1e-6)
+  with pytest.raises(ValueError, match='feature maps'):
+    losses.perceptual_loss(functools.partial(Vgg19(num_outputs=2).apply, variables), x, y,
+                           weights, scales=(1,))
+
+
+def test_step_builds_vgg19_to_the_deepest_weighted_map():
+  config = _synthetic_config()
+  assert step_lib.Networks.from_config(config).vgg19.num_outputs == 3
+  config.train.loss_weights.perceptual = [10.] * 5
+  assert step_lib.Networks.from_config(config).vgg19.num_outputs == 5
+
+
+def test_pyramid_check_follows_the_maps_used():
+  config = _synthetic_config()
+  config.train.scales = [1.0, 0.125]  # 8x8: enough for relu3_1 (needs 4x4), not for relu5_1.
+  trainer.validate_config(config)
+  config.train.loss_weights.perceptual = [10.] * 5
+  with pytest.raises(ValueError, match=r'relu5_1 needs 16x16'):
+    trainer.validate_config(config)
+
+
+def test_pixel_l1_is_its_weight_times_the_mean_absolute_error():
+  prediction = jnp.full((1, 4, 4, 3), 0.25)
+  driving = jnp.zeros((1, 4, 4, 3)).at[:, :2].set(1.)
+  weights = dict(losses.OFFICIAL_LOSS_WEIGHTS, generator_gan=0., perceptual=(0.,) * 5,
+                 equivariance_value=0., equivariance_jacobian=0.)
+  assert losses.generator_losses(weights, driving=driving, prediction=prediction) == {}
+  weights['pixel_l1'] = 100.
+  got = losses.generator_losses(weights, driving=driving, prediction=prediction)
+  expected = 100. * (0.5 * 0.75 + 0.5 * 0.25)
+  assert float(got['pixel_l1']) == pytest.approx(expected)
+
+
+def test_narrow_generator_runs_and_a_width_mismatch_is_named():
+  config = _synthetic_config()
+  gp = config.model.generator_params
+  assert (gp.block_expansion, gp.max_features, gp.decoder_hidden_channels,
+          gp.render_params.output_channels) == (16, 64, 32, 64)
+  variables = networks.init_variables('generator', config, jax.random.PRNGKey(0))
+  decoder = variables['params']['decoder']
+  # SPADE hidden width 32 and the stacked (64 + 64)-channel input.
+  assert decoder['seg_conv_0']['kernel'].shape[-2:] == (128, 32)
+  gp.render_params.output_channels = 32
+  with pytest.raises(ValueError, match='render_params.output_channels'):
+    networks.init_variables('generator', config, jax.random.PRNGKey(0))
+
+
+class _PoseKeypoints:
+  """A stand-in animator whose keypoints move by yaw / 100 in x (and stay still in y)."""
+
+  def __init__(self, record_angles):
+    self.angles = record_angles
+
+  def keypoints(self, frames):
+    yaw = np.asarray(self.angles.pop(0))
+    value = np.zeros((len(frames), 15, 2), np.float32)
+    value[..., 0] = -yaw[:, None] / 100.
+    return {'value': value}
+
+
+def test_keypoint_pose_correlation(tmp_path):
+  config = _synthetic_config()
+  config.synthetic.update(videos=6, frames=6, workers=0)
+  config.image_size = 32
+  config = job.resolve_paths(config, tmp_path)
+  job.prepare_data(config)
+  clips = job._split_source(config, 'test')  # pylint: disable=protected-access
+  yaws = [clips[i]['synthetic']['yaw'] for i in range(len(clips))]
+  result = job.keypoint_pose_correlation(_PoseKeypoints(list(yaws)), config)
+  assert result['yaw_x'] == pytest.approx(-1.0, abs=1e-6)
+  assert result['pitch_y'] == 0.0  # Keypoints that do not move.
+
+
+def test_learning_curve_png(tmp_path):
+  path = tmp_path / 'curve.png'
+  figures.learning_curve([0, 100, 200], [0.2, 0.05, 0.02], 0.03, path)
+  image = np.asarray(Image.open(path).convert('RGB'))
+  assert image.shape == (400, 640, 3)
+  # The baseline is drawn in red, the curve in blue.
+  assert ((image == (214, 39, 40)).all(axis=-1)).sum() > 100
+  assert ((image == (31, 119, 180)).all(axis=-1)).sum() > 100
+  with pytest.raises(ValueError):
+    figures.learning_curve([0, 1], [0.1], 0.03, path)
+
+
+def test_contact_sheet_layout(tmp_path):
+  source = np.zeros((8, 8, 3), np.float32)
+  driving = np.linspace(0, 1, 10)[:, None, None, None] * np.ones((10, 8, 8, 3), np.float32)
+  generated = 1 - driving
+  shown = figures.contact_sheet(source, driving, generated, tmp_path / 's.png', columns=4,
+                                scale=1)
+  assert shown == [0, 3, 6, 9]
+  sheet = np.asarray(Image.open(tmp_path / 's.png')).astype(np.float32) / 255
+  assert sheet.shape == (2 * 8 + 4, 5 * 8 + 4 * 4, 3)
+  # Row 1: the source, then driving frames 0, 3, 6, 9; row 2: generated frames under them.
+  np.testing.assert_allclose(sheet[:8, :8], 0)
+  np.testing.assert_allclose(sheet[:8, 12:20], driving[0], atol=1 / 255)
+  np.testing.assert_allclose(sheet[12:20, 48:56], generated[9], atol=1 / 255)
