@@ -149,6 +149,28 @@ def deserialize(data: bytes) -> dict[str, Any]:
   return header
 
 
+def check_consistent(record: Mapping[str, Any], expected_frames: int | None = None) -> None:
+  """Raises ValueError naming the fault when a record's frame counts disagree: `num_frames`
+  against its frame list (and its depth / normal lists, and `expected_frames`, the count the
+  split's index holds), or item offsets that run backwards or past the payload."""
+  if 'frames' not in record or 'num_frames' not in record:
+    raise ValueError(f'no {"frames" if "frames" not in record else "num_frames"} field')
+  count = record['num_frames']
+  if expected_frames is not None and count != expected_frames:
+    raise ValueError(f'num_frames={count} but the split index says {expected_frames} frames')
+  for name in PAYLOADS:
+    items = record.get(name)
+    if items is None:
+      continue
+    if len(items) != count:
+      raise ValueError(f'num_frames={count} but {len(items)} {name} items')
+    if isinstance(items, EncodedItems):
+      offsets = np.asarray(items._offsets)  # pylint: disable=protected-access
+      if np.any(np.diff(offsets) <= 0) or offsets[-1] > len(items._payload):  # pylint: disable=protected-access
+        raise ValueError(f'{name} offsets out of order or past the {len(items._payload)} '  # pylint: disable=protected-access
+                         'payload bytes')
+
+
 def metadata(record: Mapping[str, Any]) -> dict[str, Any]:
   """The record without its frame payloads."""
   return {k: record[k] for k in METADATA_FIELDS if k in record}
