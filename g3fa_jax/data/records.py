@@ -99,6 +99,12 @@ class EncodedItems(Sequence[memoryview]):
   def __len__(self) -> int:
     return len(self._offsets) - 1
 
+  def offsets_valid(self) -> bool:
+    """Every item is non-empty and inside the payload (false for a damaged header)."""
+    offsets = np.asarray(self._offsets)
+    return bool(np.all(np.diff(offsets) > 0) and offsets[0] >= 0
+                and offsets[-1] <= len(self._payload))
+
   def __getitem__(self, i):
     if isinstance(i, slice):
       return [self[j] for j in range(*i.indices(len(self)))]
@@ -164,11 +170,8 @@ def check_consistent(record: Mapping[str, Any], expected_frames: int | None = No
       continue
     if len(items) != count:
       raise ValueError(f'num_frames={count} but {len(items)} {name} items')
-    if isinstance(items, EncodedItems):
-      offsets = np.asarray(items._offsets)  # pylint: disable=protected-access
-      if np.any(np.diff(offsets) <= 0) or offsets[-1] > len(items._payload):  # pylint: disable=protected-access
-        raise ValueError(f'{name} offsets out of order or past the {len(items._payload)} '  # pylint: disable=protected-access
-                         'payload bytes')
+    if isinstance(items, EncodedItems) and not items.offsets_valid():
+      raise ValueError(f'{name} offsets out of order or past the end of the payload')
 
 
 def metadata(record: Mapping[str, Any]) -> dict[str, Any]:
