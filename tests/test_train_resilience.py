@@ -238,7 +238,7 @@ def test_second_signal_during_the_save_leaves_a_valid_checkpoint(reference, tmp_
 # --- Unwritable workdir, failing checkpoint writes ------------------------------------------------
 
 
-def test_check_workdir_refuses_unwritable_and_too_small(tmp_path):
+def test_check_workdir_and_room_refuse_unwritable_and_too_small(tmp_path):
   blocker = tmp_path / 'a_file'
   blocker.write_text('not a directory')
   with pytest.raises(checkpointing.UnwritableWorkdirError,
@@ -247,8 +247,9 @@ def test_check_workdir_refuses_unwritable_and_too_small(tmp_path):
     checkpointing.check_workdir(blocker / 'run')
   with pytest.raises(checkpointing.UnwritableWorkdirError,
                      match=r'[\d.]+ [KMGT]?i?B free, one checkpoint needs about 8388608\.0 TiB'):
-    checkpointing.check_workdir(tmp_path / 'run', checkpoint_bytes=2 ** 63)
-  checkpointing.check_workdir(tmp_path / 'run', checkpoint_bytes=1)
+    checkpointing.check_room(tmp_path / 'run', 2 ** 63, keep=1)
+  checkpointing.check_room(tmp_path / 'run', 1, keep=1)
+  checkpointing.check_workdir(tmp_path / 'run')
   assert (tmp_path / 'run' / 'checkpoints').is_dir()
   assert not list((tmp_path / 'run' / 'checkpoints').iterdir())  # The probe is gone.
 

@@ -14,6 +14,7 @@ position is saved and restored with the training checkpoint (`g3fa_jax.train.che
 from __future__ import annotations
 
 import os
+import signal
 from typing import Any
 
 import grain
@@ -24,6 +25,15 @@ from absl import flags
 from g3fa_jax.data import index as index_lib
 from g3fa_jax.data import pairs
 from g3fa_jax.data import source as source_lib
+
+
+def ignore_stop_signals(worker_index: int, worker_count: int) -> None:
+  """grain worker init: SIGTERM and SIGINT are for the training process, which stops its workers
+  itself (Ctrl-C and schedulers signal the whole process group; a worker that died of it would
+  fail the next batch before the stop checkpoint is written)."""
+  del worker_index, worker_count
+  signal.signal(signal.SIGTERM, signal.SIG_IGN)
+  signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def data_config() -> ml_collections.ConfigDict:
@@ -134,8 +144,10 @@ def make_pair_dataset(data_dir: str | os.PathLike, *, global_batch_size: int, se
     if not flags.FLAGS.is_parsed():
       # grain's workers read absl flags; outside an absl app they were never parsed.
       flags.FLAGS.mark_as_parsed()
-    it = it.mp_prefetch(grain.MultiprocessingOptions(
-        num_workers=worker_count, per_worker_buffer_size=worker_buffer_size))
+    it = it.mp_prefetch(
+        grain.MultiprocessingOptions(num_workers=worker_count,
+                                     per_worker_buffer_size=worker_buffer_size),
+        worker_init_fn=ignore_stop_signals)
   # uint8 -> float32 after the workers: a quarter of the bytes cross the process boundary.
   return it.map(pairs.ToFloat())
 

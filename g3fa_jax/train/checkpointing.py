@@ -19,8 +19,9 @@ sampler position and seed), so every host resumes its own shard exactly where it
 Writing can fail (a full disk, a quota, a lost mount): `CheckpointWriter` reports the step that
 failed in one line with its path and the free space (`CheckpointWriteError`), and the previous
 checkpoint stays as it was (orbax writes into `<step>.orbax-checkpoint-tmp` and renames it only
-when complete; old steps are deleted only after a new one is complete). `check_workdir` refuses a
-workdir that cannot be written, or has no room for one checkpoint, before anything runs.
+when complete; old steps are deleted only after a new one is complete). The trainer refuses a
+workdir that cannot be written (`check_workdir`), or has no room for one checkpoint
+(`check_room`), before anything is compiled.
 """
 
 from __future__ import annotations
@@ -97,13 +98,9 @@ def _is_remote(path: str | os.PathLike) -> bool:
   return '://' in str(path)
 
 
-def check_workdir(workdir: str | os.PathLike, checkpoint_bytes: int = 0) -> None:
+def check_workdir(workdir: str | os.PathLike) -> None:
   """Raises `UnwritableWorkdirError` unless a file can be written and removed in
-  `workdir/checkpoints` (created if needed) and its filesystem has room for `checkpoint_bytes`.
-
-  Remote paths (gs://, ...) are not checked here. Below room for `train.keep_checkpoints` + 1
-  checkpoints only a warning is logged by the caller.
-  """
+  `workdir/checkpoints` (created if needed). Remote paths (gs://, ...) are not checked."""
   if _is_remote(workdir):
     return
   directory = checkpoint_dir(workdir)
@@ -120,12 +117,25 @@ def check_workdir(workdir: str | os.PathLike, checkpoint_bytes: int = 0) -> None
         f'workdir {pathlib.Path(workdir).absolute()} cannot be written ({_cause(e)} at '
         f'{e.filename or probe}): choose another --workdir or fix its permissions; nothing was '
         'run') from e
-  free = free_space(directory)
-  if free is not None and free < checkpoint_bytes:
+
+
+def check_room(workdir: str | os.PathLike, checkpoint_bytes: int, keep: int) -> None:
+  """Raises `UnwritableWorkdirError` when the workdir's filesystem has no room for one checkpoint
+  of `checkpoint_bytes`; logs a warning below room for `keep` + 1 of them (the kept ones and the
+  one being written)."""
+  directory = checkpoint_dir(workdir)
+  free = None if _is_remote(workdir) else free_space(directory)
+  if free is None:
+    return
+  if free < checkpoint_bytes:
     raise UnwritableWorkdirError(
         f'workdir {pathlib.Path(workdir).absolute()}: {format_bytes(free)} free, one checkpoint '
         f'needs about {format_bytes(checkpoint_bytes)}: free some space or choose another '
         '--workdir; nothing was run')
+  if free < (keep + 1) * checkpoint_bytes:
+    logging.warning('%s: %s free, room for fewer than train.keep_checkpoints + 1 = %d '
+                    'checkpoints of %s', directory, format_bytes(free), keep + 1,
+                    format_bytes(checkpoint_bytes))
 
 
 def _cause(error: BaseException) -> str:

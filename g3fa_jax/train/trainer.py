@@ -197,7 +197,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *,
                     out_shardings=replicated)
   rng = jax.random.PRNGKey(config.seed)
   abstract = jax.eval_shape(init_fn, rng)
-  _check_room(workdir, abstract, int(config.train.keep_checkpoints))
+  checkpointing.check_room(workdir, _array_bytes(abstract), int(config.train.keep_checkpoints))
   manager = checkpointing.make_manager(workdir, config)
   checkpoints = checkpointing.CheckpointWriter(manager, config)
   if manager.latest_step() is not None:
@@ -285,17 +285,9 @@ def _signal_names(signals: list[int]) -> str:
   return signal.Signals(signals[0]).name if signals else 'a preemption notice'
 
 
-def _check_room(workdir: str, abstract: TrainState, keep: int) -> None:
-  """Refuses a workdir without room for one checkpoint of `abstract` (its array bytes); warns
-  below room for `keep` + 1 of them."""
-  size = sum(x.size * x.dtype.itemsize for x in jax.tree_util.tree_leaves(abstract))
-  checkpointing.check_workdir(workdir, checkpoint_bytes=size)
-  free = checkpointing.free_space(checkpointing.checkpoint_dir(workdir))
-  if free is not None and free < (keep + 1) * size:
-    logging.warning('%s: %s free, room for fewer than train.keep_checkpoints + 1 = %d '
-                    'checkpoints of %s', checkpointing.checkpoint_dir(workdir),
-                    checkpointing.format_bytes(free), keep + 1,
-                    checkpointing.format_bytes(size))
+def _array_bytes(tree: Any) -> int:
+  """Bytes of the arrays (or shape-dtype structs) of a pytree: a checkpoint's size."""
+  return sum(x.size * x.dtype.itemsize for x in jax.tree_util.tree_leaves(tree))
 
 
 def _check_batch(local: dict[str, np.ndarray], config: ml_collections.ConfigDict,
