@@ -197,7 +197,8 @@ class CheckpointWriter:
   """Starts checkpoint saves and reports the first one that fails, as `CheckpointWriteError`.
 
   An asynchronous save fails in the background; orbax raises its error at the next save or wait,
-  so `save` and `wait` turn it into one line about the step that was being written.
+  so `save`, `wait` and `poll` (called every step) turn it into one line about the step that was
+  being written.
   """
 
   def __init__(self, manager: ocp.CheckpointManager, config: ml_collections.ConfigDict):
@@ -235,6 +236,14 @@ class CheckpointWriter:
       self.manager.wait_until_finished()
     except Exception as e:  # pylint: disable=broad-except
       raise self._error(step, e) from e
+
+  def poll(self) -> None:
+    """Reports a failed save as soon as its background write has ended (one host-side check, no
+    wait), instead of at the next save. Single-process runs only: processes could see the end
+    at different steps, and one stopping alone would leave the others in a collective."""
+    if (self.pending is not None and jax.process_count() == 1
+        and not self.manager.is_saving_in_progress()):
+      self.wait()
 
   def close(self) -> None:
     """Waits for the save in flight and closes the manager. Used on the way out of a failure:

@@ -258,6 +258,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *,
         if every > 0 and (step % every == 0 or step == 1):
           images = jax.device_get(summary_fn(state, batch, frozen))
           writer.write_images(step, {'samples': summary_grid(images)})
+        checkpoints.poll()
         stopping = stop.reached(step)
         if stopping or step % int(train_cfg.checkpoint_every_steps) == 0 or (
             step == num_train_steps):
