@@ -6,7 +6,9 @@
 `config.job` is 'train' (the training loop, `g3fa_jax.train.trainer`) or 'synthetic_demo' (the
 newcomer's main job, `g3fa_jax.demo.job`: synthetic data, an inverse renderer, training, held-out
 evaluation and a video). Any config field can be overridden with --config.<field>=<value>.
-Running the same command again resumes from the latest checkpoint in WORKDIR/checkpoints. Multi-host: start the same command on
+Running the same command again resumes from the latest checkpoint in WORKDIR/checkpoints; SIGTERM
+or SIGINT stops after the current step with a checkpoint and status 0 (README, "Checkpoints and
+resuming"). Multi-host: start the same command on
 every host with --multihost (jax.distributed finds the cluster on TPU pods, SLURM, ...) or with
 --coordinator_address=HOST:PORT --num_processes=N --process_id=I.
 """
@@ -65,6 +67,8 @@ def main(argv) -> int:
     jax.config.update('jax_cpu_collectives_implementation', 'gloo')
     jax.distributed.initialize(coordinator_address=_COORDINATOR.value,
                                num_processes=_NUM_PROCESSES.value, process_id=_PROCESS_ID.value)
+  from g3fa_jax.train import checkpointing  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.train import input_pipeline  # pylint: disable=g-import-not-at-top
   from g3fa_jax.train import pretrained  # pylint: disable=g-import-not-at-top
   from g3fa_jax.train import trainer  # pylint: disable=g-import-not-at-top
   trainer.quiet_library_logs()
@@ -73,7 +77,9 @@ def main(argv) -> int:
                jax.device_count(), jax.default_backend())
   try:
     _job(job)(_CONFIG.value, _WORKDIR.value)
-  except (pretrained.PretrainedWeightsError, trainer.NonFiniteError) as e:
+  except (pretrained.PretrainedWeightsError, trainer.NonFiniteError,
+          checkpointing.UnwritableWorkdirError, checkpointing.CheckpointWriteError,
+          input_pipeline.BadDataError) as e:
     logging.error('%s', e)
     print(f'error: {e}', file=sys.stderr)
     return 1

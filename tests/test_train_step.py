@@ -117,7 +117,8 @@ def test_random_pretrained_weights_are_announced(monkeypatch):
 def test_nonfinite_guard_names_the_step_and_the_last_good_checkpoint(tmp_path):
   config = load('tiny')
   manager = checkpointing.make_manager(tmp_path, config)
-  guard = trainer._FiniteGuard(manager)  # pylint: disable=protected-access
+  checkpoints = checkpointing.CheckpointWriter(manager, config)
+  guard = trainer._FiniteGuard(checkpoints)  # pylint: disable=protected-access
   guard.push(7, {'finite': jnp.float32(1), 'gen_gan': jnp.float32(0.5)})
   guard.push(8, {'finite': jnp.float32(0), 'gen_gan': jnp.float32(np.nan)})
   with pytest.raises(trainer.NonFiniteError, match=r'step 8: non-finite gen_gan.*no checkpoint'):

@@ -1,9 +1,16 @@
-"""grain transforms: a group of clips -> a (source, driving) frame pair -> float32 batches."""
+"""grain transforms: a group of clips -> a (source, driving) frame pair -> float32 batches.
+
+With `skip_bad=True` a pair that cannot be made (a record that cannot be read or parsed, frame
+counts that disagree, a frame that does not decode) is replaced by another draw, and the pair
+says so: `BAD_COUNT` (int32, failed draws before it) and `BAD_NOTES` (str, one line per failed
+draw naming the shard, record, clip and frame), which the training loop counts and logs.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import functools
+from typing import Any, Callable
 
 import grain
 import numpy as np
@@ -41,6 +48,15 @@ def sample_frame_indices(num_frames: int, rng: np.random.Generator, distinct: bo
   return np.sort(rng.choice(num_frames, size=2, replace=replace))
 
 
+BAD_COUNT = 'bad_pairs'
+BAD_NOTES = 'bad_notes'
+MAX_DRAWS = 16  # A pair that fails this many draws in a row stops the input: the data is broken.
+
+
+class BadRecordError(ValueError):
+  """A pair could not be made from a record; the message names the shard, record and frame."""
+
+
 class SamplePair(grain.transforms.RandomMap):
   """Group of record indices -> {'source', 'driving'} (H, W, 3) uint8.
 
@@ -49,28 +65,71 @@ class SamplePair(grain.transforms.RandomMap):
   With `with_geometry`, adds the stored Unsup3D maps of the two frames: 'source_depth',
   'driving_depth' (S, S, 1) and 'source_normal', 'driving_normal' (S, S, 3) float32 (flipped
   with the frames; a mirror negates the normals' x). With `with_record_index`, adds 'record'.
+  With `skip_bad`, a pair that fails is drawn again from a random record of the whole split
+  (up to `MAX_DRAWS` times) and `BAD_COUNT` / `BAD_NOTES` are added (see the module doc);
+  without it the first failure raises `BadRecordError`.
   """
 
   def __init__(self, clips: source_lib.ClipSource | source_lib.TfdsClipSource,
                augmentation: Augmentation = Augmentation(),
                distinct: bool = True, with_record_index: bool = False,
-               with_geometry: bool = False):
+               with_geometry: bool = False, skip_bad: bool = False):
     self.clips = clips
     self.augmentation = augmentation
     self.distinct = distinct
     self.with_record_index = with_record_index
     self.with_geometry = with_geometry
+    self.skip_bad = skip_bad
 
   def random_map(self, element: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
     group = np.asarray(element)
+    notes = []
+    while True:
+      try:
+        out = self._pair(group, rng)
+        break
+      except BadRecordError as e:
+        if not self.skip_bad:
+          raise
+        notes.append(str(e))
+        if len(notes) >= MAX_DRAWS:
+          raise BadRecordError(f'{MAX_DRAWS} draws in a row failed, the data looks broken; '
+                               f'the last: {e}') from e
+        group = np.asarray([rng.integers(len(self.clips))], np.int64)
+    if self.skip_bad:
+      out[BAD_COUNT] = np.int32(len(notes))
+      out[BAD_NOTES] = '\n'.join(notes)
+    return out
+
+  def _read(self, record_index: int) -> dict[str, Any]:
+    try:
+      return self.clips.checked(record_index)
+    except Exception as e:  # pylint: disable=broad-except
+      # Anything a damaged record raises (ArrayRecord, msgpack, struct, the checks) is its fault.
+      raise BadRecordError(f'{self.clips.locate(record_index)}: unreadable record '
+                           f'({type(e).__name__}: {_first_line(e)})') from e
+
+  def _decode(self, record: dict[str, Any], record_index: int, name: str, frame: int,
+              decode: Callable[[memoryview], np.ndarray]) -> np.ndarray:
+    """`decode` of item `frame` of the record's `name` list ('frames', 'depth', 'normal')."""
+    try:
+      return decode(record[name][frame])
+    except Exception as e:  # pylint: disable=broad-except
+      what = 'frame' if name == 'frames' else f'{name} map of frame'
+      raise BadRecordError(f'{self.clips.locate(record_index)} (clip {record.get("key")!r}), '
+                           f'{what} {frame}: cannot decode ({type(e).__name__}: '
+                           f'{_first_line(e)})') from e
+
+  def _pair(self, group: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
     record_index = int(group[rng.integers(len(group))]) if len(group) > 1 else int(group[0])
-    record = self.clips[record_index]
+    record = self._read(record_index)
     idx = sample_frame_indices(len(record['frames']), rng, self.distinct)
     a = self.augmentation
     reverse, mirror = augment.flip_decisions(rng, a.time_flip, a.horizontal_flip)
     if reverse:
       idx = idx[::-1]
-    pair = [records.decode_image(record['frames'][i]) for i in idx]
+    pair = [self._decode(record, record_index, 'frames', int(i), records.decode_image)
+            for i in idx]
     if mirror:
       pair = [np.ascontiguousarray(f[:, ::-1]) for f in pair]
     if max(a.brightness, a.contrast, a.saturation, a.hue) > 0:
@@ -81,8 +140,10 @@ class SamplePair(grain.transforms.RandomMap):
         raise ValueError(f'clip {record["key"]!r} has no depth/normal maps; run '
                          '`python -m data_prep.add_geometry` on the shards')
       for name, i in zip(('source', 'driving'), idx):
-        depth = records.decode_map16(record['depth'][i], records.DEPTH_MIN, records.DEPTH_RANGE)
-        normal = records.decode_map16(record['normal'][i], -1.0, 2.0, channels=3)
+        depth = self._decode(record, record_index, 'depth', int(i), functools.partial(
+            records.decode_map16, low=records.DEPTH_MIN, span=records.DEPTH_RANGE))
+        normal = self._decode(record, record_index, 'normal', int(i), functools.partial(
+            records.decode_map16, low=-1.0, span=2.0, channels=3))
         if mirror:
           depth, normal = depth[:, ::-1], normal[:, ::-1] * np.float32([-1, 1, 1])
         out[f'{name}_depth'] = np.ascontiguousarray(depth[..., None], np.float32)
@@ -90,6 +151,11 @@ class SamplePair(grain.transforms.RandomMap):
     if self.with_record_index:
       out['record'] = np.int64(record_index)
     return out
+
+
+def _first_line(error: BaseException) -> str:
+  lines = str(error).strip().splitlines()
+  return lines[0][:200] if lines else ''
 
 
 class ToFloat(grain.transforms.Map):

@@ -14,6 +14,7 @@ position is saved and restored with the training checkpoint (`g3fa_jax.train.che
 from __future__ import annotations
 
 import os
+import signal
 from typing import Any
 
 import grain
@@ -24,6 +25,15 @@ from absl import flags
 from g3fa_jax.data import index as index_lib
 from g3fa_jax.data import pairs
 from g3fa_jax.data import source as source_lib
+
+
+def ignore_stop_signals(worker_index: int, worker_count: int) -> None:
+  """grain worker init: SIGTERM and SIGINT are for the training process, which stops its workers
+  itself (Ctrl-C and schedulers signal the whole process group; a worker that died of it would
+  fail the next batch before the stop checkpoint is written)."""
+  del worker_index, worker_count
+  signal.signal(signal.SIGTERM, signal.SIG_IGN)
+  signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def data_config() -> ml_collections.ConfigDict:
@@ -37,6 +47,9 @@ def data_config() -> ml_collections.ConfigDict:
   c.worker_buffer_size = 2
   c.read_threads = 2
   c.prefetch_batches = 2
+  # Training skips pairs it cannot make (a frame that does not decode, an unreadable record,
+  # frame counts that disagree) and stops when more than this fraction of the draws fail.
+  c.max_bad_fraction = 0.01
   c.augmentation = ml_collections.ConfigDict(
       {'brightness': 0.1, 'contrast': 0.1, 'saturation': 0.1, 'hue': 0.1,
        'horizontal_flip': False, 'time_flip': False})
@@ -52,8 +65,8 @@ def make_pair_dataset(data_dir: str | os.PathLike, *, global_batch_size: int, se
                       shard_options: grain.sharding.ShardOptions | None = None,
                       drop_remainder: bool = True, with_record_index: bool = False,
                       with_geometry: bool = False, tfds_name: str | None = None,
-                      read_threads: int = 2, prefetch_batches: int = 2
-                      ) -> grain.IterDataset:
+                      read_threads: int = 2, prefetch_batches: int = 2,
+                      skip_bad: bool = False) -> grain.IterDataset:
   """A grain IterDataset of {'source', 'driving'} (B, H, W, 3) float32 batches in [0, 1].
 
   `iter()` of it is a checkpointable `grain.DatasetIterator`.
@@ -81,6 +94,11 @@ def make_pair_dataset(data_dir: str | os.PathLike, *, global_batch_size: int, se
     prefetch_batches: batches computed ahead by those threads (memory: this many batches).
     tfds_name: read the TFDS dataset of this name (e.g. 'face_videos/256px_jpeg', built by
       `python -m data_prep.tfds_dataset`) from the TFDS data dir `data_dir` instead.
+    skip_bad: replace a pair that cannot be made (unreadable record, frame counts that disagree,
+      a frame that does not decode) by another draw, and add 'bad_pairs' (B,) int32, the failed
+      draws before each pair, and 'bad_notes' (B,) str, one line per failed draw naming the
+      shard, record and frame (`pairs.SamplePair`); without it such a pair raises
+      `pairs.BadRecordError`.
   """
   if tfds_name:
     clips = source_lib.TfdsClipSource(tfds_name, split, data_dir)
@@ -92,7 +110,8 @@ def make_pair_dataset(data_dir: str | os.PathLike, *, global_batch_size: int, se
       groups = source_lib.GroupSource.videos(len(clips))
   else:
     split_index = index_lib.load_split(data_dir, split)
-    clips = source_lib.ClipSource(split_index.shard_paths)
+    clips = source_lib.ClipSource(split_index.shard_paths, split_index.shard_sizes,
+                                  split_index.record_frames)
     groups = (source_lib.GroupSource.identities(split_index) if id_sampling
               else source_lib.GroupSource.videos(split_index.num_records))
     if with_geometry and not split_index.geometry:
@@ -117,7 +136,7 @@ def make_pair_dataset(data_dir: str | os.PathLike, *, global_batch_size: int, se
   ds = ds.repeat(num_epochs)
   ds = ds.random_map(pairs.SamplePair(clips, augmentation, distinct=distinct_frames,
                                       with_record_index=with_record_index,
-                                      with_geometry=with_geometry),
+                                      with_geometry=with_geometry, skip_bad=skip_bad),
                      seed=seed + 1 + 7919 * index)
   it = ds.batch(batch_size, drop_remainder=drop_remainder).to_iter_dataset(
       grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=prefetch_batches))
@@ -125,8 +144,10 @@ def make_pair_dataset(data_dir: str | os.PathLike, *, global_batch_size: int, se
     if not flags.FLAGS.is_parsed():
       # grain's workers read absl flags; outside an absl app they were never parsed.
       flags.FLAGS.mark_as_parsed()
-    it = it.mp_prefetch(grain.MultiprocessingOptions(
-        num_workers=worker_count, per_worker_buffer_size=worker_buffer_size))
+    it = it.mp_prefetch(
+        grain.MultiprocessingOptions(num_workers=worker_count,
+                                     per_worker_buffer_size=worker_buffer_size),
+        worker_init_fn=ignore_stop_signals)
   # uint8 -> float32 after the workers: a quarter of the bytes cross the process boundary.
   return it.map(pairs.ToFloat())
 

@@ -99,6 +99,12 @@ class EncodedItems(Sequence[memoryview]):
   def __len__(self) -> int:
     return len(self._offsets) - 1
 
+  def offsets_valid(self) -> bool:
+    """Every item is non-empty and inside the payload (false for a damaged header)."""
+    offsets = np.asarray(self._offsets)
+    return bool(np.all(np.diff(offsets) > 0) and offsets[0] >= 0
+                and offsets[-1] <= len(self._payload))
+
   def __getitem__(self, i):
     if isinstance(i, slice):
       return [self[j] for j in range(*i.indices(len(self)))]
@@ -147,6 +153,25 @@ def deserialize(data: bytes) -> dict[str, Any]:
   for name, offsets in header.pop('offsets').items():
     header[name] = EncodedItems(payload, offsets)
   return header
+
+
+def check_consistent(record: Mapping[str, Any], expected_frames: int | None = None) -> None:
+  """Raises ValueError naming the fault when a record's frame counts disagree: `num_frames`
+  against its frame list (and its depth / normal lists, and `expected_frames`, the count the
+  split's index holds), or item offsets that run backwards or past the payload."""
+  if 'frames' not in record or 'num_frames' not in record:
+    raise ValueError(f'no {"frames" if "frames" not in record else "num_frames"} field')
+  count = record['num_frames']
+  if expected_frames is not None and count != expected_frames:
+    raise ValueError(f'num_frames={count} but the split index says {expected_frames} frames')
+  for name in PAYLOADS:
+    items = record.get(name)
+    if items is None:
+      continue
+    if len(items) != count:
+      raise ValueError(f'num_frames={count} but {len(items)} {name} items')
+    if isinstance(items, EncodedItems) and not items.offsets_valid():
+      raise ValueError(f'{name} offsets out of order or past the end of the payload')
 
 
 def metadata(record: Mapping[str, Any]) -> dict[str, Any]:

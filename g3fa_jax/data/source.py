@@ -20,18 +20,42 @@ from g3fa_jax.data import records
 class ClipSource(grain.sources.RandomAccessDataSource):
   """The clips of one split: `source[i]` is record i as a dict (see `records`).
 
-  Picklable (worker processes reopen the files).
+  With the split's `shard_sizes` it names where a record lives (`locate`); with its
+  `record_frames` (the index's frame counts) `checked(i)` also compares the record's frame count
+  with the index. Picklable (worker processes reopen the files).
   """
 
-  def __init__(self, shard_paths: Sequence[str | os.PathLike]):
+  def __init__(self, shard_paths: Sequence[str | os.PathLike],
+               shard_sizes: Sequence[int] | None = None,
+               record_frames: Sequence[int] | None = None):
     self.shard_paths = tuple(str(p) for p in shard_paths)
     if not self.shard_paths:
       raise ValueError('ClipSource needs at least one shard')
+    self.shard_starts = (None if shard_sizes is None
+                         else np.concatenate([[0], np.cumsum(shard_sizes)]).astype(np.int64))
+    self.record_frames = None if record_frames is None else np.asarray(record_frames, np.int64)
     self._source = grain.sources.ArrayRecordDataSource(list(self.shard_paths))
 
   @classmethod
   def from_dir(cls, data_dir: str | os.PathLike, split: str = 'train') -> 'ClipSource':
-    return cls(index_lib.load_split(data_dir, split).shard_paths)
+    split_index = index_lib.load_split(data_dir, split)
+    return cls(split_index.shard_paths, split_index.shard_sizes, split_index.record_frames)
+
+  def locate(self, record_key: int) -> str:
+    """'shard train-00001.array_record, record 3' for record `record_key` of the split."""
+    i = int(record_key)
+    if self.shard_starts is None:
+      return f'record {i} of the split'
+    shard = int(np.searchsorted(self.shard_starts, i, side='right')) - 1
+    return (f'shard {os.path.basename(self.shard_paths[shard])}, '
+            f'record {i - int(self.shard_starts[shard])}')
+
+  def checked(self, record_key: int) -> dict[str, Any]:
+    """Record `record_key`, after `records.check_consistent` (ValueError when it fails)."""
+    record = self[record_key]
+    expected = None if self.record_frames is None else int(self.record_frames[int(record_key)])
+    records.check_consistent(record, expected)
+    return record
 
   def __len__(self) -> int:
     return len(self._source)
@@ -134,6 +158,15 @@ class TfdsClipSource(grain.sources.RandomAccessDataSource):
     for key in ('key', 'identity', 'video', 'clip', 'source'):
       if isinstance(example.get(key), bytes):
         example[key] = example[key].decode()
+    return example
+
+  def locate(self, record_key: int) -> str:
+    return f'{self.name} {self.split} example {int(record_key)}'
+
+  def checked(self, record_key: int) -> dict[str, Any]:
+    """Example `record_key`, after `records.check_consistent` (ValueError when it fails)."""
+    example = self[record_key]
+    records.check_consistent(example)
     return example
 
   def identities(self) -> tuple[tuple[str, ...], np.ndarray]:

@@ -5,6 +5,16 @@
 Resumes from the latest checkpoint in `workdir/checkpoints` when there is one (same step, RNG
 and data position); otherwise starts from fresh weights. Stops with `NonFiniteError` naming the
 step when a loss or gradient is not finite, keeping the last good checkpoint.
+
+Stopping and failing safely:
+- SIGTERM / SIGINT (or jax's multi-host preemption notice): every process stops after the same
+  step, writes its checkpoint and returns normally (`g3fa_jax.train.preemption`);
+- a workdir that cannot be written (or has no room for one checkpoint) is refused before the
+  networks are built or compiled (`checkpointing.UnwritableWorkdirError`);
+- a checkpoint that cannot be written stops training with `checkpointing.CheckpointWriteError`
+  (step, path, free space), keeping the previous checkpoint;
+- bad records in the shards are skipped and counted, up to `data.max_bad_fraction`
+  (`input_pipeline.BadRecordMonitor`).
 """
 
 from __future__ import annotations
@@ -12,6 +22,7 @@ from __future__ import annotations
 import functools
 import logging as pylogging
 import os
+import signal
 import time
 from typing import Any, Callable, Optional
 
@@ -25,6 +36,7 @@ from g3fa_jax import losses as losses_lib
 from g3fa_jax.train import checkpointing
 from g3fa_jax.train import input_pipeline
 from g3fa_jax.train import optim
+from g3fa_jax.train import preemption
 from g3fa_jax.train import pretrained
 from g3fa_jax.train import sharding
 from g3fa_jax.train import state as state_lib
@@ -121,8 +133,8 @@ def _mean_metrics(history: list[dict[str, Any]]) -> dict[str, float]:
 class _FiniteGuard:
   """Checks each step's `finite` flag one step late, so the host never waits on the device."""
 
-  def __init__(self, manager):
-    self.manager = manager
+  def __init__(self, checkpoints: checkpointing.CheckpointWriter):
+    self.checkpoints = checkpoints
     self.pending: Optional[tuple[int, Any]] = None
 
   def push(self, step: int, metrics: dict[str, Any]) -> None:
@@ -140,9 +152,9 @@ class _FiniteGuard:
       return
     values = {k: float(v) for k, v in jax.device_get(metrics).items() if k != 'finite'}
     bad = sorted(k for k, v in values.items() if not np.isfinite(v))
-    self.manager.wait_until_finished()
-    last = self.manager.latest_step()
-    where = (f'the last good checkpoint is step {last} in {self.manager.directory}'
+    self.checkpoints.wait()
+    last = self.checkpoints.last_complete()
+    where = (f'the last good checkpoint is step {last} in {self.checkpoints.directory}'
              if last is not None else 'no checkpoint was written')
     raise NonFiniteError(f'step {step}: non-finite {", ".join(bad)} ({values}); training stopped '
                          f'and {where}')
@@ -169,8 +181,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, *,
       held-out evaluation for a learning curve); it must not change the state.
   """
   validate_config(config)
-  os.makedirs(workdir, exist_ok=True)
-  # Pretrained inputs first: a missing checkpoint fails in seconds, not after compilation.
+  # The workdir and the pretrained inputs first: they fail in seconds, not after compilation.
+  checkpointing.check_workdir(workdir)
   frozen_host = pretrained.frozen_variables(config)
 
   mesh = sharding.make_mesh()
@@ -192,9 +204,11 @@ def train(config: ml_collections.ConfigDict, workdir: str, *,
   init_fn = jax.jit(functools.partial(state_lib.init_train_state, config, optimizers),
                     out_shardings=replicated)
   rng = jax.random.PRNGKey(config.seed)
+  abstract = jax.eval_shape(init_fn, rng)
+  checkpointing.check_room(workdir, _array_bytes(abstract), int(config.train.keep_checkpoints))
   manager = checkpointing.make_manager(workdir, config)
+  checkpoints = checkpointing.CheckpointWriter(manager, config)
   if manager.latest_step() is not None:
-    abstract = jax.eval_shape(init_fn, rng)
     abstract = jax.tree_util.tree_map(
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), abstract)
     state, data_state, meta = checkpointing.restore(manager, abstract,
@@ -224,40 +238,67 @@ def train(config: ml_collections.ConfigDict, workdir: str, *,
     writer.write_hparams({k: str(v) for k, v in _flat(config.to_dict()).items()})
   train_cfg = config.train
   progress = Progress(writer, num_train_steps, int(train_cfg.log_every_steps), initial_step)
-  guard = _FiniteGuard(manager)
+  guard = _FiniteGuard(checkpoints)
+  stop = preemption.StopRequest(checkpoints.directory)
+  bad_records = input_pipeline.BadRecordMonitor(
+      float(config.data.get('max_bad_fraction', 0.01)), str(config.data.get('data_dir', '')),
+      active=train_input.skips_bad)
   history: list[dict[str, Any]] = []
   logging.info('Training from step %d to %d', initial_step, num_train_steps)
   try:
-    for step in range(initial_step + 1, num_train_steps + 1):
-      local = next(train_input.iterator)
-      _check_batch(local, config, global_batch_size)
-      batch = sharding.global_batch(local, mesh)
-      state, metrics = train_step(state, batch, frozen)
-      guard.push(step, metrics)
-      history.append(metrics)
-      progress(step)
-      if step % int(train_cfg.log_every_steps) == 0 or step == num_train_steps:
-        scalars = _mean_metrics(history)
-        scalars['learning_rate'] = float(optim.learning_rate_schedule(
-            train_cfg.lr_generator, train_cfg.epoch_milestones, steps_per_epoch)(step - 1))
-        writer.write_scalars(step, scalars)
-        history = []
-      every = int(train_cfg.image_summary_every_steps)
-      if every > 0 and (step % every == 0 or step == 1):
-        images = jax.device_get(summary_fn(state, batch, frozen))
-        writer.write_images(step, {'samples': summary_grid(images)})
-      if step % int(train_cfg.checkpoint_every_steps) == 0 or step == num_train_steps:
-        guard.flush()
-        checkpointing.save(manager, state, config, data_args=train_input.save_args())
-        if on_checkpoint is not None:
-          on_checkpoint(step, state)
-    guard.flush()
+    with stop.installed():
+      for step in range(initial_step + 1, num_train_steps + 1):
+        local = bad_records.take(next(train_input.iterator))
+        _check_batch(local, config, global_batch_size)
+        batch = sharding.global_batch(local, mesh)
+        state, metrics = train_step(state, batch, frozen)
+        guard.push(step, metrics)
+        history.append(metrics)
+        progress(step)
+        if step % int(train_cfg.log_every_steps) == 0 or step == num_train_steps:
+          scalars = _mean_metrics(history)
+          scalars['learning_rate'] = float(optim.learning_rate_schedule(
+              train_cfg.lr_generator, train_cfg.epoch_milestones, steps_per_epoch)(step - 1))
+          scalars.update(bad_records.check(step))
+          writer.write_scalars(step, scalars)
+          history = []
+        every = int(train_cfg.image_summary_every_steps)
+        if every > 0 and (step % every == 0 or step == 1):
+          images = jax.device_get(summary_fn(state, batch, frozen))
+          writer.write_images(step, {'samples': summary_grid(images)})
+        checkpoints.poll()
+        stopping = stop.reached(step)
+        if stopping or step % int(train_cfg.checkpoint_every_steps) == 0 or (
+            step == num_train_steps):
+          guard.flush()
+          with stop.saving(step):
+            checkpoints.save(state, train_input.save_args())
+            if stopping:
+              checkpoints.wait()
+          if on_checkpoint is not None and not stopping:
+            on_checkpoint(step, state)
+        if stopping:
+          logging.warning('Stopped by %s after step %d of %d: checkpoint written to %s; run the '
+                          'same command to resume', _signal_names(stop.signals), step,
+                          num_train_steps, checkpoints.directory / str(step))
+          break
+      guard.flush()
+      checkpoints.wait()
   finally:
-    manager.wait_until_finished()
-    manager.close()
+    checkpoints.close()
     writer.flush()
     writer.close()
   return state
+
+
+def _signal_names(signals: list[int]) -> str:
+  """'SIGTERM' from the signals received; 'a preemption notice' when jax's notifier caught it."""
+  return signal.Signals(signals[0]).name if signals else 'a preemption notice'
+
+
+def _array_bytes(tree: Any) -> int:
+  """Bytes of the arrays (or shape-dtype structs) of a pytree: a checkpoint's size."""
+  return sum(x.size * x.dtype.itemsize for x in jax.tree_util.tree_leaves(tree))
 
 
 def _check_batch(local: dict[str, np.ndarray], config: ml_collections.ConfigDict,
