@@ -22,6 +22,7 @@ def _load_config():
 def tiny_job_config():
   config = _load_config()
   config.batch_size = 2
+  config.train.num_epochs = 1
   config.train.steps_per_epoch = 2
   config.train.checkpoint_every_steps = 2
   config.train.log_every_steps = 1

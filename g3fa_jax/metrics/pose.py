@@ -1,0 +1,84 @@
+"""Head pose read from an image by a small regressor trained on ground-truth poses.
+
+As AKD reads landmarks with a fixed detector, the pose error of a generated frame is read by a
+fixed network: a small CNN trained once on the synthetic training clips' (yaw, pitch, roll), then
+applied to generated and to real driving frames (the real frames' error is the floor).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+# Angles are regressed in units of this many degrees (keeps the targets near [-1, 1]).
+ANGLE_SCALE = 30.0
+
+
+class PoseRegressor(nn.Module):
+  """(B, H, W, 3) images in [0, 1] -> (B, 3) yaw, pitch, roll in degrees."""
+  width: int = 32
+
+  @nn.compact
+  def __call__(self, images: jax.Array) -> jax.Array:
+    x = images * 2. - 1.
+    for i, features in enumerate((self.width, self.width * 2, self.width * 4, self.width * 4)):
+      x = nn.relu(nn.Conv(features, (3, 3), strides=(2, 2), name=f'conv_{i}')(x))
+    x = jnp.mean(x, axis=(1, 2))
+    x = nn.relu(nn.Dense(self.width * 4, name='hidden')(x))
+    return nn.Dense(3, name='angles')(x) * ANGLE_SCALE
+
+
+def pose_errors_degrees(predicted: np.ndarray, target: np.ndarray) -> dict[str, float]:
+  """Mean absolute yaw, pitch and roll errors (degrees) of (N, 3) angle arrays."""
+  predicted, target = np.asarray(predicted, np.float64), np.asarray(target, np.float64)
+  if predicted.shape != target.shape or predicted.shape[-1] != 3:
+    raise ValueError(f'pose_errors_degrees: predicted {predicted.shape} and target '
+                     f'{target.shape} must both be (N, 3)')
+  error = np.abs(predicted - target).mean(axis=0)
+  return {'yaw': float(error[0]), 'pitch': float(error[1]), 'roll': float(error[2])}
+
+
+def train_pose_regressor(images: np.ndarray, angles: np.ndarray, *, steps: int = 1500,
+                         batch_size: int = 32, learning_rate: float = 1e-3, width: int = 32,
+                         seed: int = 0) -> dict[str, Any]:
+  """Fits a `PoseRegressor(width)` to images (N, H, W, 3) in [0, 1] and their angles (N, 3)
+  (degrees) with an L1 loss; returns its variables."""
+  if len(images) != len(angles) or angles.shape[1:] != (3,):
+    raise ValueError(f'train_pose_regressor: {len(images)} images for angles {angles.shape}')
+  module = PoseRegressor(width)
+  rng = jax.random.PRNGKey(seed)
+  variables = module.init(rng, jnp.zeros((1,) + images.shape[1:], jnp.float32))
+  optimizer = optax.adam(learning_rate)
+  opt_state = optimizer.init(variables['params'])
+
+  @jax.jit
+  def step(params, opt_state, x, y):
+    def loss_fn(p):
+      return jnp.mean(jnp.abs(module.apply({'params': p}, x) - y)) / ANGLE_SCALE
+    loss, grads = jax.value_and_grad(loss_fn)(params)
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, loss
+
+  params = variables['params']
+  order = np.random.default_rng(seed)
+  batch_size = min(batch_size, len(images))
+  for _ in range(steps):
+    idx = order.choice(len(images), batch_size, replace=False)
+    params, opt_state, _ = step(params, opt_state, jnp.asarray(images[idx], jnp.float32),
+                                jnp.asarray(angles[idx], jnp.float32))
+  return {'params': jax.device_get(params)}
+
+
+def predict_pose(variables: Any, images: np.ndarray, width: int = 32,
+                 batch_size: int = 64) -> np.ndarray:
+  """(N, 3) yaw, pitch, roll (degrees) of images (N, H, W, 3) in [0, 1]."""
+  module = PoseRegressor(width)
+  apply = jax.jit(module.apply)
+  out = [np.asarray(apply(variables, jnp.asarray(images[i:i + batch_size], jnp.float32)))
+         for i in range(0, len(images), batch_size)]
+  return np.concatenate(out) if out else np.zeros((0, 3), np.float32)

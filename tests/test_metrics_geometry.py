@@ -1,0 +1,116 @@
+"""Geometry and pose metrics of the geometry benchmark (benchmarks/bench_geometry.py), on known
+inputs."""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+
+import numpy as np
+import pytest
+
+from g3fa_jax.metrics import geometry
+from g3fa_jax.metrics import pose
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def test_masked_depth_l1():
+  rng = np.random.default_rng(0)
+  depth = rng.uniform(0.9, 1.1, (2, 8, 8, 1))
+  mask = np.zeros((2, 8, 8), bool)
+  mask[:, 2:6, 2:6] = True
+  assert geometry.masked_depth_l1(depth, depth, mask) == 0.
+  shifted = depth + 0.01
+  shifted[~mask] += 5.  # Outside the mask: ignored.
+  assert geometry.masked_depth_l1(shifted, depth, mask) == pytest.approx(0.01)
+  # The target is clipped to what the inverse renderer can output.
+  far = np.full_like(depth, 3.)
+  assert geometry.masked_depth_l1(np.full_like(depth, 1.095), far, mask,
+                                  target_range=(0.905, 1.095)) == pytest.approx(0.)
+  with pytest.raises(ValueError, match='no pixel'):
+    geometry.masked_depth_l1(depth, depth, np.zeros((2, 8, 8), bool))
+  with pytest.raises(ValueError, match=r'\(B, H, W, 1\)'):
+    geometry.masked_depth_l1(depth[..., 0], depth[..., 0], mask)
+
+
+def test_normal_angle_degrees():
+  mask = np.ones((1, 2, 2), bool)
+  z = np.zeros((1, 2, 2, 3))
+  z[..., 2] = 1.
+  x = np.zeros((1, 2, 2, 3))
+  x[..., 0] = 1.
+  assert geometry.normal_angle_degrees(z, z, mask) == pytest.approx(0., abs=1e-6)
+  assert geometry.normal_angle_degrees(3. * z, z, mask) == pytest.approx(0., abs=1e-6)
+  assert geometry.normal_angle_degrees(x, z, mask) == pytest.approx(90.)
+  assert geometry.normal_angle_degrees(-z, z, mask) == pytest.approx(180.)
+  half = mask.copy()
+  half[0, 0] = False
+  mixed = z.copy()
+  mixed[0, 0] = x[0, 0]  # 90 degrees off, but masked out.
+  assert geometry.normal_angle_degrees(mixed, z, half) == pytest.approx(0., abs=1e-6)
+
+
+def test_pose_errors_degrees():
+  truth = np.array([[10., -5., 2.], [-20., 3., 0.]])
+  assert pose.pose_errors_degrees(truth, truth) == {'yaw': 0., 'pitch': 0., 'roll': 0.}
+  got = pose.pose_errors_degrees(truth + np.array([4., -2., 1.]), truth)
+  assert got == pytest.approx({'yaw': 4., 'pitch': 2., 'roll': 1.})
+  with pytest.raises(ValueError):
+    pose.pose_errors_degrees(truth[:, :2], truth[:, :2])
+
+
+def test_pose_regressor_learns_a_pose_from_the_image():
+  # A bright bar whose horizontal position is the yaw and vertical position the pitch.
+  rng = np.random.default_rng(0)
+  angles = np.stack([rng.uniform(-40, 40, 96), rng.uniform(-20, 20, 96), np.zeros(96)], 1)
+  images = np.zeros((96, 16, 16, 3), np.float32)
+  for img, (yaw, pitch, _) in zip(images, angles):
+    cx, cy = int(round(7.5 + yaw / 40 * 6)), int(round(7.5 - pitch / 20 * 6))
+    img[max(cy - 1, 0):cy + 2, max(cx - 1, 0):cx + 2] = 1.
+  train, test = slice(0, 80), slice(80, 96)
+  variables = pose.train_pose_regressor(images[train], angles[train], steps=300, width=8,
+                                        learning_rate=3e-3)
+  predicted = pose.predict_pose(variables, images[test], width=8)
+  errors = pose.pose_errors_degrees(predicted, angles[test])
+  mean_guess = pose.pose_errors_degrees(np.broadcast_to(angles[train].mean(0), (16, 3)),
+                                        angles[test])
+  assert errors['yaw'] < 0.5 * mean_guess['yaw']
+  assert errors['pitch'] < 0.5 * mean_guess['pitch']
+
+
+def _bench_geometry():
+  spec = importlib.util.spec_from_file_location('bench_geometry',
+                                                ROOT / 'benchmarks' / 'bench_geometry.py')
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def test_benchmark_scores_ground_truth_as_zero_and_a_copied_source_as_the_baseline():
+  bench = _bench_geometry()
+  rng = np.random.default_rng(0)
+  n = 4
+  depth = np.full((n, 16, 16, 1), 1.0, np.float32)
+  depth[:, :, :4] = 10.  # Background (outside the face mask).
+  normal = np.zeros((n, 16, 16, 3), np.float32)
+  normal[..., 2] = -1.
+  held = {'source': rng.uniform(0, 1, (n, 16, 16, 3)).astype(np.float32),
+          'driving': rng.uniform(0, 1, (n, 16, 16, 3)).astype(np.float32),
+          'depth': depth, 'normal': normal,
+          'angles': rng.uniform(-30, 30, (n, 3)).astype(np.float32)}
+  # An oracle inverse renderer and pose reader: exact on the driving frames.
+  exact_geometry = lambda images: (held['depth'], held['normal'])
+  exact_pose = lambda images: held['angles']
+  truth = bench.score(held['driving'], held, exact_geometry, exact_pose)
+  assert truth['l1'] == 0. and truth['ssim'] == pytest.approx(1., abs=1e-5)
+  assert truth['depth_l1'] == 0. and truth['normal_degrees'] == pytest.approx(0., abs=1e-6)
+  assert truth['yaw_degrees'] == truth['pitch_degrees'] == truth['roll_degrees'] == 0.
+  copied = bench.score(held['source'], held, exact_geometry, exact_pose)
+  assert copied['l1'] == pytest.approx(float(np.abs(held['source'] - held['driving']).mean()))
+  assert copied['psnr'] < truth['psnr']
+  assert '| no motion |' in bench.markdown_table({'no motion': copied})
+  config = bench.mode_config(__import__('g3fa_jax.model_config', fromlist=['x']).load_config(
+      str(ROOT / 'configs' / 'synthetic.py')), 'none', 100)
+  assert config.ensemble.w_depth == config.ensemble.w_normal == 0.
+  assert config.train.num_train_steps == 100
