@@ -35,6 +35,7 @@ from g3fa_jax import checkpoint as ckpt
 from g3fa_jax.animate.video import Mp4Writer
 from g3fa_jax.data import index as index_lib
 from g3fa_jax.data import records
+from g3fa_jax.data import shards
 from g3fa_jax.data import source as source_lib
 from g3fa_jax.demo import figures
 from g3fa_jax.inference.animator import Animator
@@ -361,9 +362,7 @@ class LearningCurve:
                'source_copy_heldout_l1': self.baseline,
                'keypoint_pose_correlation': {str(k): v
                                              for k, v in sorted(self.correlations.items())}}
-    tmp = self.path.with_suffix('.json.tmp')
-    tmp.write_text(json.dumps(content, indent=2))
-    os.replace(tmp, self.path)
+    shards.write_json_atomic(self.path, content)
     steps = sorted(self.points)
     figures.learning_curve(steps, [self.points[k] for k in steps], self.baseline, self.plot_path)
     correlation = self.correlations[int(step)]
@@ -391,7 +390,7 @@ def prepare(config: ml_collections.ConfigDict, workdir: str | os.PathLike
   start_file = pathlib.Path(workdir) / START_EVAL_FILE
   if not start_file.exists():
     l1 = LearningCurve(config, workdir).evaluate(0, untrained_animator(config))
-    start_file.write_text(json.dumps({'step': 0, 'heldout_l1': l1}))
+    shards.write_json_atomic(start_file, {'step': 0, 'heldout_l1': l1})
   return config
 
 
@@ -419,9 +418,7 @@ def finish(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> dic
             'learning_curve': str(workdir / CURVE_PLOT_FILE),
             'video': str(workdir / VIDEO_FILE), 'contact_sheet': str(workdir / SHEET_FILE),
             'video_frames': frames}
-  tmp = workdir / (EVAL_FILE + '.tmp')
-  tmp.write_text(json.dumps(result, indent=2))
-  os.replace(tmp, workdir / EVAL_FILE)
+  shards.write_json_atomic(workdir / EVAL_FILE, result)
   _log('Held-out reconstruction L1: %.4f at step 0 -> %.4f at step %d; the source frame itself '
        'as the prediction (no motion): %.4f, so the model is at %.2fx the no-motion baseline; %s',
        start['heldout_l1'], end_l1, step, copy_l1, end_l1 / copy_l1, workdir / EVAL_FILE)
