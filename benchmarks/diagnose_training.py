@@ -111,10 +111,11 @@ def main(argv) -> None:
           flush=True)
     return row
 
+  bad_records = input_pipeline.BadRecordMonitor(max_fraction=1.0)
   rows = [report(0, [], 0.)]
   history, start = [], time.time()
   for step in range(1, _STEPS.value + 1):
-    batch = dict(next(train_input.iterator))
+    batch = bad_records.take(dict(next(train_input.iterator)))
     if autoencode:
       batch['driving'] = batch['source']
     state, metrics = step_fn(state, batch, frozen)

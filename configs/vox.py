@@ -52,6 +52,9 @@ def get_config() -> ml_collections.ConfigDict:
           # g3fa-jax option (not in the official recipe): weight of a plain pixel L1 between the
           # generated and driving frames; helps where VGG19 has no ImageNet weights.
           'pixel_l1': 0.0,
+          # g3fa-jax option: weight of an L1 between the source warped by the dense motion (the
+          # generator's 'deformed' output) and the driving frame; trains the motion directly.
+          'warped_l1': 0.0,
       },
       # Random thin-plate-spline warp of the equivariance losses.
       'transform_params': {'sigma_affine': 0.05, 'sigma_tps': 0.005, 'points_tps': 5},

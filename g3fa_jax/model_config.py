@@ -24,6 +24,12 @@ def vox256_model_config() -> ml_collections.ConfigDict:
           'num_bottleneck_blocks': 6, 'estimate_occlusion_map': True,
           # g3fa-jax option, fixed at 128 in the official SPADE decoder.
           'decoder_hidden_channels': 128,
+          # g3fa-jax option: warps with grid_sample's align_corners=True, under which zero motion
+          # is an exact identity (the official code, on PyTorch >= 1.3, uses False).
+          'warp_align_corners': False,
+          # g3fa-jax option: the prediction blends the warped source image with the decoded one by
+          # a predicted mask (vid2vid's way); the official generator decodes every pixel.
+          'blend_warped_source': False,
           'dense_motion_params': {
               'block_expansion': 64, 'max_features': 1024, 'num_blocks': 5, 'scale_factor': 0.25,
           },

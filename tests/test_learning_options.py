@@ -88,6 +88,47 @@ def test_pixel_l1_is_its_weight_times_the_mean_absolute_error():
   assert float(got['pixel_l1']) == pytest.approx(expected)
 
 
+def test_warped_l1_is_its_weight_times_the_warped_sources_error():
+  deformed = jnp.full((1, 4, 4, 3), 0.25)
+  driving = jnp.zeros((1, 4, 4, 3)).at[:, :2].set(1.)
+  weights = dict(losses.OFFICIAL_LOSS_WEIGHTS, generator_gan=0., perceptual=(0.,) * 5,
+                 equivariance_value=0., equivariance_jacobian=0., warped_l1=10.)
+  got = losses.generator_losses(weights, driving=driving, prediction=driving, deformed=deformed)
+  assert set(got) == {'warped_l1'}
+  assert float(got['warped_l1']) == pytest.approx(10. * (0.5 * 0.75 + 0.5 * 0.25))
+  with pytest.raises(ValueError, match='warped_l1'):
+    losses.generator_losses(weights, driving=driving, prediction=driving)
+
+
+def test_zero_motion_keeps_the_source_with_warp_align_corners():
+  """Source and driving keypoints equal and the mask all on the identity motion: with
+  warp_align_corners the warped source is the source, at any feature resolution."""
+  from g3fa_jax.models.generator import deform_input  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.ops.grid import make_coordinate_grid  # pylint: disable=g-import-not-at-top
+  x = jax.random.uniform(jax.random.PRNGKey(0), (2, 32, 32, 5))
+  identity = jnp.broadcast_to(make_coordinate_grid((8, 8))[None], (2, 8, 8, 2))
+  np.testing.assert_allclose(np.asarray(deform_input(x, identity, align_corners=True)),
+                             np.asarray(x), atol=1e-5)
+  assert float(jnp.abs(deform_input(x, identity) - x).mean()) > 0.05
+
+
+def test_decoder_upsamples_by_two_to_the_down_blocks():
+  """num_down_blocks = 1: features at half size, one decoder upsampling, same parameter tree."""
+  config = _synthetic_config()
+  kp = {'value': jnp.zeros((1, 15, 2)), 'jacobian': jnp.broadcast_to(jnp.eye(2), (1, 15, 2, 2))}
+  trees = {}
+  for down in (1, 2):
+    config.model.generator_params.num_down_blocks = down
+    config.model.generator_params.block_expansion = 64 // 2 ** down
+    generator = networks.build_generator(config.model)
+    source = jnp.ones((1, 64, 64, 3)) * 0.5
+    variables = generator.init(jax.random.PRNGKey(0), source, kp, kp, train=False)
+    out = generator.apply(variables, source, kp, kp, train=False)
+    assert out['prediction'].shape == (1, 64, 64, 3)
+    trees[down] = set(variables['params']['decoder'])
+  assert trees[1] == trees[2]
+
+
 def test_narrow_generator_runs_and_a_width_mismatch_is_named():
   config = _synthetic_config()
   gp = config.model.generator_params

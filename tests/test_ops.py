@@ -26,15 +26,20 @@ def _reflect_ref(coord: float, size: int) -> float:
   return min(max(coord, 0.0), size - 1.0)
 
 
-def grid_sample_ref(x: np.ndarray, g: np.ndarray, padding_mode: str) -> np.ndarray:
+def grid_sample_ref(x: np.ndarray, g: np.ndarray, padding_mode: str,
+                    align_corners: bool = False) -> np.ndarray:
   b, h, w, c = x.shape
   _, ho, wo, _ = g.shape
   out = np.zeros((b, ho, wo, c), np.float64)
   for n in range(b):
     for i in range(ho):
       for j in range(wo):
-        ix = ((g[n, i, j, 0] + 1) * w - 1) / 2
-        iy = ((g[n, i, j, 1] + 1) * h - 1) / 2
+        if align_corners:
+          ix = (g[n, i, j, 0] + 1) / 2 * (w - 1)
+          iy = (g[n, i, j, 1] + 1) / 2 * (h - 1)
+        else:
+          ix = ((g[n, i, j, 0] + 1) * w - 1) / 2
+          iy = ((g[n, i, j, 1] + 1) * h - 1) / 2
         if padding_mode == 'reflection':
           ix, iy = _reflect_ref(ix, w), _reflect_ref(iy, h)
         x0, y0 = math.floor(ix), math.floor(iy)
@@ -58,6 +63,28 @@ def test_grid_sample_matches_reference(padding_mode):
   got = np.asarray(grid_sample.grid_sample(jnp.asarray(x), jnp.asarray(g), padding_mode))
   want = grid_sample_ref(x.astype(np.float64), g.astype(np.float64), padding_mode)
   np.testing.assert_allclose(got, want, atol=2e-6, rtol=0)
+
+
+def test_grid_sample_align_corners_matches_reference():
+  rng = np.random.default_rng(3)
+  x = rng.standard_normal((2, 5, 7, 3)).astype(np.float32)
+  g = rng.uniform(-1.3, 1.3, (2, 6, 4, 2)).astype(np.float32)
+  g[0, 0, 1] = (1.0, -1.0)
+  got = np.asarray(grid_sample.grid_sample(jnp.asarray(x), jnp.asarray(g), align_corners=True))
+  want = grid_sample_ref(x.astype(np.float64), g.astype(np.float64), 'zeros', align_corners=True)
+  np.testing.assert_allclose(got, want, atol=2e-6, rtol=0)
+
+
+def test_coordinate_grid_is_an_identity_only_with_align_corners():
+  """`make_coordinate_grid` puts pixel centres at -1 ... 1: an exact identity under
+  align_corners=True; under the official align_corners=False it shrinks the map and fades the
+  border into the zero padding (why configs/synthetic.py sets warp_align_corners)."""
+  x = jnp.asarray(np.random.default_rng(4).random((1, 6, 9, 2)).astype(np.float32))
+  g = grid.make_coordinate_grid((6, 9))[None]
+  np.testing.assert_allclose(np.asarray(grid_sample.grid_sample(x, g, align_corners=True)),
+                             np.asarray(x), atol=1e-6)
+  official = np.asarray(grid_sample.grid_sample(x, g))
+  assert np.abs(official - np.asarray(x)).max() > 0.1
 
 
 def test_grid_sample_identity_grid_is_identity():

@@ -4,9 +4,11 @@ Pure functions of already-computed network outputs, so a training step only wire
 them. Discriminator outputs are what `MultiScaleDiscriminator` returns (scales [1]):
 {'feature_maps_1': [4 maps], 'prediction_map_1': (B, h, w, 1)}. Loss weights use the official
 names (`loss_weights` of the official config): generator_gan, discriminator_gan, feature_matching
-(4), perceptual (5), equivariance_value, equivariance_jacobian; and one g3fa-jax option, pixel_l1
-(a plain L1 between the generated and driving frames; absent or 0 in the official recipe). A loss
-whose weight is zero is left out of the dict, as in the official code.
+(4), perceptual (5), equivariance_value, equivariance_jacobian; and two g3fa-jax options, absent
+or 0 in the official recipe: pixel_l1 (a plain L1 between the generated and driving frames) and
+warped_l1 (an L1 between the source image warped by the dense motion, the generator's 'deformed'
+output, and the driving frame: a direct signal for the motion field). A loss whose weight is zero
+is left out of the dict, as in the official code.
 
 The adversarial terms score the ensemble patch map
   D = (w_rgb D_rgb + w_depth D_depth + w_normal D_normal) / (w_rgb + w_depth + w_normal)
@@ -53,6 +55,7 @@ def generator_losses(loss_weights: Mapping[str, Any], *,
                      tps: Optional[equivariance.Tps] = None,
                      w_depth: float = 0.25, w_normal: float = 0.25, w_rgb: float = 1.0,
                      driving: Optional[jax.Array] = None, prediction: Optional[jax.Array] = None,
+                     deformed: Optional[jax.Array] = None,
                      vgg_features: Optional[perceptual.FeatureFn] = None,
                      pyramid_scales: Sequence[float] = perceptual.PYRAMID_SCALES,
                      ) -> dict[str, jax.Array]:
@@ -71,11 +74,12 @@ def generator_losses(loss_weights: Mapping[str, Any], *,
     w_depth, w_normal, w_rgb: ensemble weights.
     driving: (B, H, W, 3) driving frames in [0, 1] (perceptual and pixel losses only).
     prediction: (B, H, W, 3) generated frames (perceptual and pixel losses only).
+    deformed: (B, H, W, 3) source frames warped by the dense motion (warped_l1 only).
     vgg_features: images -> relu1_1..relu5_1 (perceptual loss only).
     pyramid_scales: perceptual image pyramid (official train_params.scales).
 
   Returns:
-    {'perceptual', 'pixel_l1', 'gen_gan', 'feature_matching', 'equivariance_value',
+    {'perceptual', 'pixel_l1', 'warped_l1', 'gen_gan', 'feature_matching', 'equivariance_value',
     'equivariance_jacobian'}, scalars, each present when its weight is nonzero.
   """
   losses = {}
@@ -84,6 +88,11 @@ def generator_losses(loss_weights: Mapping[str, Any], *,
     if driving is None or prediction is None:
       raise ValueError('generator_losses: pixel_l1 is nonzero but driving or prediction is missing')
     losses['pixel_l1'] = pixel_weight * jnp.mean(jnp.abs(prediction - driving))
+  warped_weight = float(loss_weights.get('warped_l1', 0))
+  if warped_weight != 0:
+    if driving is None or deformed is None:
+      raise ValueError('generator_losses: warped_l1 is nonzero but driving or deformed is missing')
+    losses['warped_l1'] = warped_weight * jnp.mean(jnp.abs(deformed - driving))
   perceptual_weights = tuple(loss_weights.get('perceptual', ()))
   if sum(perceptual_weights) != 0:
     if vgg_features is None or driving is None or prediction is None:

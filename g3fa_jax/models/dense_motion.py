@@ -51,7 +51,8 @@ class DenseMotionNetwork(nn.Module):
   Call: (source (B, H, W, C) in [0, 1], kp_driving, kp_source, train) -> dict with, at the
   `scale_factor` resolution (h, w): 'sparse_deformed' (B, K+1, h, w, C), 'mask' (B, h, w, K+1)
   (softmax over the K+1 motions), 'deformation' (B, h, w, 2) sampling grid (x, y) and, with
-  `estimate_occlusion_map`, 'occlusion_map' (B, h, w, 1) in (0, 1).
+  `estimate_occlusion_map`, 'occlusion_map' (B, h, w, 1) in (0, 1). `align_corners` is the
+  sampling convention of its warps (see `grid_sample`; False officially).
   """
   block_expansion: int
   num_blocks: int
@@ -62,6 +63,7 @@ class DenseMotionNetwork(nn.Module):
   scale_factor: float = 1.0
   kp_variance: float = 0.01
   antialias_kernel: tuple[tuple[float, ...], ...] | None = None
+  align_corners: bool = False
 
   @nn.compact
   def __call__(self, source_image: jnp.ndarray, kp_driving: dict, kp_source: dict,
@@ -75,7 +77,8 @@ class DenseMotionNetwork(nn.Module):
     motions = sparse_motions((h, w), kp_driving, kp_source)
     source_repeat = jnp.broadcast_to(source_image[:, None], (b, k1, h, w, c))
     deformed = grid_sample(source_repeat.reshape(b * k1, h, w, c),
-                           motions.reshape(b * k1, h, w, 2)).reshape(b, k1, h, w, c)
+                           motions.reshape(b * k1, h, w, 2),
+                           align_corners=self.align_corners).reshape(b, k1, h, w, c)
     out = {'sparse_deformed': deformed}
 
     # Channels ordered per motion k: [heatmap_k, deformed_k (C)], as the official view().

@@ -16,11 +16,14 @@ from g3fa_jax.ops.grid_sample import grid_sample
 from g3fa_jax.ops.resize import resize_bilinear
 
 
-def deform_input(x: jnp.ndarray, deformation: jnp.ndarray) -> jnp.ndarray:
-  """Warps (B, H, W, C) by a (B, h, w, 2) grid, first resized bilinearly to (H, W) if needed."""
+def deform_input(x: jnp.ndarray, deformation: jnp.ndarray,
+                 align_corners: bool = False) -> jnp.ndarray:
+  """Warps (B, H, W, C) by a (B, h, w, 2) grid, first resized bilinearly to (H, W) if needed;
+  `align_corners` is the convention of both the resize and the sampling (see `grid_sample`:
+  with True, an identity grid at any resolution warps to the input exactly)."""
   if deformation.shape[1:3] != x.shape[1:3]:
-    deformation = resize_bilinear(deformation, x.shape[1:3], align_corners=False)
-  return grid_sample(x, deformation)
+    deformation = resize_bilinear(deformation, x.shape[1:3], align_corners=align_corners)
+  return grid_sample(x, deformation, align_corners=align_corners)
 
 
 class Generator(nn.Module):
@@ -33,6 +36,15 @@ class Generator(nn.Module):
   The feature width min(max_features, block_expansion * 2^num_down_blocks) must equal the
   renderer's `render_params.output_channels` (256 officially): the decoder takes both, stacked.
   `decoder_hidden_channels` (not an official field; 128 there) is the SPADE decoder's hidden width.
+  The decoder upsamples by 2^num_down_blocks, so the prediction has the source's size (the
+  official decoder always upsamples 4x, which is the same for its num_down_blocks = 2); one down
+  block keeps twice the detail of two on small frames (configs/synthetic.py).
+  `warp_align_corners` (not an official field; False there) makes every warp use the
+  `align_corners=True` convention, under which zero motion warps exactly to the source.
+  `blend_warped_source` (not an official field; False there) makes the prediction
+  m * deformed + (1 - m) * decoded, with the mask m (B, H, W, 1) predicted by the decoder from its
+  last features (returned as 'blend_mask'), as vid2vid blends a warped frame with a hallucinated
+  one: the decoder then renders what the warp cannot show instead of every pixel.
   """
   num_channels: int
   num_kp: int
@@ -44,6 +56,8 @@ class Generator(nn.Module):
   estimate_occlusion_map: bool = False
   antialias_kernel: tuple[tuple[float, ...], ...] | None = None
   decoder_hidden_channels: int = 128
+  warp_align_corners: bool = False
+  blend_warped_source: bool = False
 
   @nn.compact
   def __call__(self, source_image: jnp.ndarray, kp_source: dict, kp_driving: dict,
@@ -59,18 +73,19 @@ class Generator(nn.Module):
     dense_motion = DenseMotionNetwork(
         num_kp=self.num_kp, num_channels=self.num_channels,
         estimate_occlusion_map=self.estimate_occlusion_map,
-        antialias_kernel=self.antialias_kernel, **dict(self.dense_motion_params),
+        antialias_kernel=self.antialias_kernel, align_corners=self.warp_align_corners,
+        **dict(self.dense_motion_params),
         name='dense_motion_network')(source_image, kp_driving, kp_source, train)
     outputs = {k: dense_motion[k] for k in ('mask', 'sparse_deformed', 'deformation')}
     deformation = dense_motion['deformation']
-    out = deform_input(out, deformation)
+    out = deform_input(out, deformation, self.warp_align_corners)
     if 'occlusion_map' in dense_motion:
       occlusion_map = dense_motion['occlusion_map']
       outputs['occlusion_map'] = occlusion_map
       if occlusion_map.shape[1:3] != out.shape[1:3]:
         occlusion_map = resize_bilinear(occlusion_map, out.shape[1:3], align_corners=False)
       out = out * occlusion_map
-    outputs['deformed'] = deform_input(source_image, deformation)
+    outputs['deformed'] = deform_input(source_image, deformation, self.warp_align_corners)
 
     renderer = RenderModel(**dict(self.render_params), name='Render_model')
     if out.shape[-1] != renderer.output_channels:
@@ -79,5 +94,11 @@ class Generator(nn.Module):
           f'2^num_down_blocks)) must equal render_params.output_channels '
           f'({renderer.output_channels}); change one of them')
     out = jnp.concatenate([out, renderer(out, train)], axis=-1)
-    outputs['prediction'] = SPADEDecoder(self.decoder_hidden_channels, name='decoder')(out)
+    decoder = SPADEDecoder(self.decoder_hidden_channels, self.num_down_blocks, name='decoder')
+    if self.blend_warped_source:
+      decoded, blend_mask = decoder(out, with_blend_mask=True)
+      outputs['blend_mask'] = blend_mask
+      outputs['prediction'] = blend_mask * outputs['deformed'] + (1 - blend_mask) * decoded
+    else:
+      outputs['prediction'] = decoder(out)
     return outputs

@@ -50,21 +50,32 @@ def _upsample_bilinear2x(x: jnp.ndarray) -> jnp.ndarray:
 
 
 class SPADEDecoder(nn.Module):
-  """(B, h, w, C) -> (B, 4h, 4w, 3) image in (0, 1); channels C -> C/4 -> C/16 -> C/16.
+  """(B, h, w, C) -> (B, 2^u h, 2^u w, 3) image in (0, 1), u = `upsamplings`; channels
+  C -> C/4 -> C/16 -> C/16 -> C/16 over four SPADE blocks.
 
   `mid_channel` is the width of the segmentation map and of every SPADE layer's hidden
-  convolution (128 in the official decoder, where both are fixed).
+  convolution (128 in the official decoder, where both are fixed). `upsamplings` (not an
+  official field) is how many of the first blocks are followed by a bilinear 2x upsampling: 2
+  officially; fewer keep the decoder's input resolution closer to the output's (the generator
+  ties it to `num_down_blocks`). The parameters are the same for every value.
   """
   mid_channel: int = 128
+  upsamplings: int = 2
 
   @nn.compact
-  def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+  def __call__(self, x: jnp.ndarray, with_blend_mask: bool = False
+               ) -> jnp.ndarray | tuple[jnp.ndarray, jnp.ndarray]:
+    """With `with_blend_mask` (a g3fa-jax option) also returns a (B, H', W', 1) mask in (0, 1)
+    from the last features, by a 7x7 convolution of its own ('blend_mask')."""
+    if not 0 <= self.upsamplings <= 3:
+      raise ValueError(f'SPADEDecoder: upsamplings must be 0..3, got {self.upsamplings}')
     c = x.shape[-1]
     seg = nn.relu(Conv(self.mid_channel, 3, 1, name='seg_conv_0')(x))
-    x = SPADEBlock(c // 4, self.mid_channel, name='SPADE_0')(x, seg)
-    x = _upsample_bilinear2x(x)
-    x = SPADEBlock(c // 16, self.mid_channel, name='SPADE_1')(x, seg)
-    x = _upsample_bilinear2x(x)
-    x = SPADEBlock(c // 16, self.mid_channel, name='SPADE_2')(x, seg)
-    x = SPADEBlock(c // 16, self.mid_channel, name='SPADE_3')(x, seg)
-    return nn.sigmoid(Conv(3, 7, 3, name='final_0')(x))
+    for i, out_channel in enumerate((c // 4, c // 16, c // 16, c // 16)):
+      x = SPADEBlock(out_channel, self.mid_channel, name=f'SPADE_{i}')(x, seg)
+      if i < self.upsamplings:
+        x = _upsample_bilinear2x(x)
+    image = nn.sigmoid(Conv(3, 7, 3, name='final_0')(x))
+    if with_blend_mask:
+      return image, nn.sigmoid(Conv(1, 7, 3, name='blend_mask')(x))
+    return image

@@ -1,4 +1,4 @@
-"""PyTorch-exact `F.grid_sample` (bilinear, `align_corners=False`) for NHWC maps.
+"""PyTorch-exact `F.grid_sample` (bilinear, `align_corners=False` or `True`) for NHWC maps.
 
 Implemented with gathers of the four neighbouring pixels, so it is differentiable with respect to
 both the sampled map and the sampling grid (the gradient through the integer corner indices is
@@ -11,7 +11,9 @@ import jax
 import jax.numpy as jnp
 
 
-def _unnormalize(coord: jnp.ndarray, size: int) -> jnp.ndarray:
+def _unnormalize(coord: jnp.ndarray, size: int, align_corners: bool) -> jnp.ndarray:
+  if align_corners:  # -1 and 1 are the centres of the border pixels.
+    return (coord + 1) * ((size - 1) / 2)
   # align_corners=False: -1 and 1 are the outer edges of the border pixels.
   return (coord + 1) * (size / 2) - 0.5
 
@@ -30,8 +32,15 @@ def _gather(flat: jnp.ndarray, index: jnp.ndarray) -> jnp.ndarray:
   return jax.vmap(lambda f, i: jnp.take(f, i, axis=0))(flat, index)
 
 
-def grid_sample(x: jnp.ndarray, grid: jnp.ndarray, padding_mode: str = 'zeros') -> jnp.ndarray:
-  """Samples `x` at `grid` like `F.grid_sample(..., mode='bilinear', align_corners=False)`.
+def grid_sample(x: jnp.ndarray, grid: jnp.ndarray, padding_mode: str = 'zeros',
+                align_corners: bool = False) -> jnp.ndarray:
+  """Samples `x` at `grid` like `F.grid_sample(..., mode='bilinear', align_corners=...)`.
+
+  The official G3FA runs with PyTorch's default `align_corners=False`, where the grid of
+  `make_coordinate_grid` (pixel centres at -1 ... 1) is not an identity: it shrinks the map by
+  half a pixel at each side and half-fades the border pixels into the zero padding.
+  `align_corners=True` (what `grid_sample` did before PyTorch 1.3, when FOMM was written) makes
+  that grid an exact identity.
 
   Args:
     x: (B, H, W, C) map.
@@ -50,9 +59,11 @@ def grid_sample(x: jnp.ndarray, grid: jnp.ndarray, padding_mode: str = 'zeros') 
   ho, wo = grid.shape[1], grid.shape[2]
   # Coordinates and weights in at least float32, even for a low-precision x.
   grid = grid.astype(jnp.promote_types(grid.dtype, jnp.float32))
-  ix = _unnormalize(grid[..., 0], w)
-  iy = _unnormalize(grid[..., 1], h)
+  ix = _unnormalize(grid[..., 0], w, align_corners)
+  iy = _unnormalize(grid[..., 1], h, align_corners)
   if padding_mode == 'reflection':
+    if align_corners:
+      raise NotImplementedError('grid_sample: reflection padding with align_corners=True')
     ix = _reflect(ix, w)
     iy = _reflect(iy, h)
 

@@ -230,7 +230,8 @@ def generator_phase(nets: Networks, settings: StepSettings, state: TrainState,
     prediction = generated['prediction']
     aux.update(generated=generated, kp_source=kp_source, kp_driving=kp_driving)
 
-    loss_inputs = {'driving': driving, 'prediction': prediction}
+    loss_inputs = {'driving': driving, 'prediction': prediction,
+                   'deformed': generated['deformed']}
     if settings.uses_perceptual:
       loss_inputs.update(vgg_features=_vgg_features(nets, frozen['vgg19'], dtype,
                                                      source.shape[0]),
