@@ -43,3 +43,17 @@ def fixture_state_dict(npz: dict[str, np.ndarray], model_name: str) -> dict[str,
 
 def nchw_to_nhwc(x: np.ndarray) -> np.ndarray:
   return np.moveaxis(x, 1, -1)
+
+
+def flatten_tree(tree, prefix: str = '') -> dict[str, np.ndarray]:
+  """A nested dict / list of arrays as {'/a/0/b': array}, for comparing whole states."""
+  out = {}
+  if isinstance(tree, dict):
+    for k, v in tree.items():
+      out.update(flatten_tree(v, f'{prefix}/{k}'))
+  elif isinstance(tree, (list, tuple)):
+    for i, v in enumerate(tree):
+      out.update(flatten_tree(v, f'{prefix}/{i}'))
+  else:
+    out[prefix] = np.asarray(tree)
+  return out

@@ -38,6 +38,7 @@ from g3fa_jax.data import pairs
 from g3fa_jax.data import pipeline
 from g3fa_jax.data import records
 from g3fa_jax.train import checkpointing
+from conftest import flatten_tree
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NUM_STEPS = 6
@@ -76,22 +77,16 @@ def wait_for(predicate, process: subprocess.Popen, log_path: pathlib.Path, what:
     time.sleep(poll)
 
 
-def flatten(tree, prefix=''):
-  out = {}
-  if isinstance(tree, dict):
-    for k, v in tree.items():
-      out.update(flatten(v, f'{prefix}/{k}'))
-  elif isinstance(tree, (list, tuple)):
-    for i, v in enumerate(tree):
-      out.update(flatten(v, f'{prefix}/{i}'))
-  else:
-    out[prefix] = np.asarray(tree)
-  return out
+
+
+def error_lines(stderr: str) -> list[str]:
+  """The lines of a run's stderr that start with 'error:' (the CLI's one-line messages)."""
+  return [line for line in stderr.splitlines() if line.startswith('error:')]
 
 
 def restore_flat(workdir: pathlib.Path, step: int) -> dict[str, np.ndarray]:
   items, _ = ckpt.restore_items(workdir / 'checkpoints', ITEMS, step)
-  return flatten(items)
+  return flatten_tree(items)
 
 
 def assert_same_state(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> None:
@@ -259,7 +254,7 @@ def test_unwritable_workdir_is_refused_before_anything_runs(tmp_path, cache_dir)
   blocker.write_text('not a directory')
   result = run_train(blocker / 'run', cache_dir, '--config.train.num_train_steps=2')
   assert result.returncode == 1
-  errors = [l for l in result.stderr.splitlines() if l.startswith('error:')]
+  errors = error_lines(result.stderr)
   assert errors == [f'error: workdir {blocker / "run"} cannot be written (Not a directory '
                     f'[errno 20] at {blocker / "run" / "checkpoints"}): choose another --workdir '
                     'or fix its permissions; nothing was run'], result.stderr[-3000:]
@@ -275,7 +270,7 @@ def test_failed_checkpoint_write_stops_and_keeps_the_previous_one(reference, tmp
   result = subprocess.run(cmd, cwd=ROOT, env=train_env(cache_dir), capture_output=True,
                           text=True, timeout=TIMEOUT, check=False)
   assert result.returncode == 1, result.stderr[-5000:]
-  errors = [l for l in result.stderr.splitlines() if l.startswith('error:')]
+  errors = error_lines(result.stderr)
   assert len(errors) == 1, result.stderr[-5000:]
   assert re.fullmatch(
       rf'error: checkpoint of step 4 could not be written to '
@@ -440,7 +435,7 @@ def test_training_stops_past_max_bad_fraction(bad_shards_dir, tmp_path, cache_di
                      f'--config.data.data_dir={bad_shards_dir}', '--config.data.worker_count=0',
                      '--config.data.max_bad_fraction=0.1', '--config.train.num_train_steps=20')
   assert result.returncode == 1, result.stderr[-5000:]
-  errors = [l for l in result.stderr.splitlines() if l.startswith('error:')]
+  errors = error_lines(result.stderr)
   assert len(errors) == 1, result.stderr[-3000:]
   assert re.fullmatch(
       r'error: step \d+: \d+ of \d+ pairs drawn from the shards in '

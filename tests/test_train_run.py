@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from g3fa_jax import checkpoint as ckpt
+from conftest import flatten_tree
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NUM_STEPS = 20
@@ -120,8 +121,8 @@ def test_kill_and_resume_matches_one_uninterrupted_run(full_run, tmp_path, cache
   assert re.search(r'Restored step (\d+)', resumed.stderr)
   reference = restore_all(reference_dir, NUM_STEPS)
   result = restore_all(workdir, NUM_STEPS)
-  flat_ref = _flatten(reference)
-  flat = _flatten(result)
+  flat_ref = flatten_tree(reference)
+  flat = flatten_tree(result)
   assert flat.keys() == flat_ref.keys()
   for key, value in flat_ref.items():
     np.testing.assert_array_equal(flat[key], value, err_msg=key)
@@ -138,17 +139,6 @@ def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, cache_dir
   assert steps == [2]
 
 
-def _flatten(tree, prefix=''):
-  out = {}
-  if isinstance(tree, dict):
-    for k, v in tree.items():
-      out.update(_flatten(v, f'{prefix}/{k}'))
-  elif isinstance(tree, (list, tuple)):
-    for i, v in enumerate(tree):
-      out.update(_flatten(v, f'{prefix}/{i}'))
-  else:
-    out[prefix] = np.asarray(tree)
-  return out
 
 
 @pytest.fixture(scope='module')
@@ -174,13 +164,13 @@ def test_resume_on_prepared_shards_continues_the_data_order(shards_dir, tmp_path
            '--config.train.checkpoint_every_steps=2')
   first = run_train(tmp_path, cache_dir, *flags)
   assert first.returncode == 0, first.stderr[-5000:]
-  reference = _flatten(restore_all(tmp_path, 4))
+  reference = flatten_tree(restore_all(tmp_path, 4))
   assert (tmp_path / 'checkpoints' / '2' / 'data_iterator').is_dir()
   import shutil  # pylint: disable=g-import-not-at-top
   shutil.rmtree(tmp_path / 'checkpoints' / '4')
   resumed = run_train(tmp_path, cache_dir, *flags)
   assert resumed.returncode == 0, resumed.stderr[-5000:]
   assert 'Restored step 2' in resumed.stderr
-  result = _flatten(restore_all(tmp_path, 4))
+  result = flatten_tree(restore_all(tmp_path, 4))
   for key, value in reference.items():
     np.testing.assert_array_equal(result[key], value, err_msg=key)
