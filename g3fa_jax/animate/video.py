@@ -12,7 +12,7 @@ import dataclasses
 import fractions
 import os
 import pathlib
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import av
 import numpy as np
@@ -155,6 +155,9 @@ class Mp4Writer:
 
     with Mp4Writer('out.mp4', fps, audio_from='driving.mp4') as writer:
       writer.write(frames)  # (T, H, W, 3) or (H, W, 3) uint8, any number of calls
+
+  Frames follow each other one frame period apart unless `write` is given their slots (`pts`, in
+  periods of 1 / fps): a recording that skips slots holds each frame until the next one's.
   """
 
   def __init__(self, path: str | os.PathLike, fps: fractions.Fraction | float,
@@ -163,6 +166,7 @@ class Mp4Writer:
     self.fps = fractions.Fraction(fps).limit_denominator(100000)
     self.num_frames = 0
     self.audio_kept = False
+    self._next_pts = 0  # The first free slot, in frame periods.
     self._tmp = self.path.with_name(f'.{self.path.name}.partial')
     self._crf = crf
     self._video = None
@@ -209,14 +213,25 @@ class Mp4Writer:
     else:
       self.abort()
 
-  def write(self, frames: np.ndarray) -> None:
-    """Appends (T, H, W, 3) or (H, W, 3) uint8 RGB frames (all of one size)."""
+  def write(self, frames: np.ndarray, pts: Sequence[int] | None = None) -> None:
+    """Appends (T, H, W, 3) or (H, W, 3) uint8 RGB frames (all of one size).
+
+    `pts`: T increasing slots (frame periods from the start) at which the frames show; default:
+    the slots right after the last frame written.
+    """
     frames = np.asarray(frames)
     if frames.ndim == 3:
       frames = frames[None]
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
       raise ValueError(f'expected uint8 frames (T, H, W, 3), got {frames.dtype} {frames.shape}')
-    for frame in frames:
+    if pts is None:
+      pts = range(self._next_pts, self._next_pts + len(frames))
+    if len(pts) != len(frames):
+      raise ValueError(f'pts: {len(pts)} slots for {len(frames)} frames')
+    for frame, slot in zip(frames, pts):
+      if slot < self._next_pts:
+        raise ValueError(f'pts: slot {slot} is not after the last one written '
+                         f'({self._next_pts - 1})')
       frame = _even(frame)
       if self._video is None:
         self._video = self._container.add_stream('libx264', rate=self.fps)
@@ -228,14 +243,17 @@ class Mp4Writer:
       elif (frame.shape[1], frame.shape[0]) != (self._video.width, self._video.height):
         raise ValueError(f'frame size {frame.shape[:2]} differs from the first frame\'s '
                          f'{(self._video.height, self._video.width)}')
-      self._container.mux(self._video.encode(av.VideoFrame.from_ndarray(frame, format='rgb24')))
+      picture = av.VideoFrame.from_ndarray(frame, format='rgb24')
+      picture.pts, picture.time_base = int(slot), fractions.Fraction(1) / self.fps
+      self._container.mux(self._video.encode(picture))
       self.num_frames += 1
+      self._next_pts = int(slot) + 1
 
   def _copy_audio(self) -> None:
     """The audio between the driving video's first frame and the output's last one, on the
     output's clock (time 0 = the driving video's first frame)."""
     source, stream = self._audio_in
-    duration = fractions.Fraction(self.num_frames) / self.fps
+    duration = fractions.Fraction(self._next_pts) / self.fps
     if self._audio_encoder:
       # Timestamps in samples: with them the encoder's priming samples (1024 for AAC) get
       # negative times, which mp4 hides with an edit list; without them the audio would start
