@@ -29,6 +29,7 @@ LAYERS = (
     ('g3fa_jax.metrics',),
     ('g3fa_jax.evaluation', 'g3fa_jax.convert'),
     ('g3fa_jax.animate',),
+    ('g3fa_jax.live', 'g3fa_jax.app'),  # The live mode and the web app run the animation.
     ('g3fa_jax.demo',),
     # The public facade (`g3fa_jax.Animator`, ...) and the command-line layer.
     ('g3fa_jax', 'data_prep', 'configs', 'run_train', 'run_eval'),
