@@ -167,11 +167,13 @@ def choose_initial_frame(options: AnimateOptions, animator, source: np.ndarray,
 
 
 def run(options: AnimateOptions, animator=None, inverse_renderer=None,
-        log: Callable[[str], None] = _log) -> AnimateResult:
+        log: Callable[[str], None] = _log,
+        on_progress: Callable[[int, int], None] | None = None) -> AnimateResult:
   """Animates `options.source` with `options.driving` into `options.out`.
 
   `animator` / `inverse_renderer`: already loaded ones (e.g. in a notebook); else they are
-  restored from `options.checkpoint` / `options.inverse_renderer`.
+  restored from `options.checkpoint` / `options.inverse_renderer`. `on_progress(done, total)` is
+  called with the frames written so far after each batch (e.g. the web app's progress bar).
   Raises AnimateError subclasses (MediaError, NoFaceError, CheckpointKindError) and
   `paths.OutputPathError` with one-line messages naming the file. The output's folder is made
   only when the first frame is written, and removed again if the run fails.
@@ -231,6 +233,8 @@ def run(options: AnimateOptions, animator=None, inverse_renderer=None,
         writer.write(np.stack(frames))
         done += len(frames)
         bar.update(len(frames))
+        if on_progress is not None:
+          on_progress(done, len(driving))
   except BaseException:
     paths.remove_empty_dirs(created)
     raise
