@@ -194,6 +194,12 @@ def test_notebook_runs_top_to_bottom(media, checkpoints, tmp_path, monkeypatch):
   monkeypatch.setenv('G3FA_DRIVING', str(media['aac']))
   monkeypatch.setenv('G3FA_OUT', str(out))
   monkeypatch.setenv('G3FA_NO_CROP', '1')
+  try:  # The notebook serves the web app too where Gradio is installed (the app extra).
+    import gradio  # pylint: disable=g-import-not-at-top,unused-import
+    open_app = True
+  except ImportError:
+    open_app = False
+  monkeypatch.setenv('G3FA_OPEN_APP', '1' if open_app else '0')
   monkeypatch.setenv('PYTHONPATH', os.pathsep.join(
       [str(NOTEBOOK.parents[1])] + [p for p in [os.environ.get('PYTHONPATH')] if p]))
   notebook = nbformat.read(NOTEBOOK, as_version=4)
@@ -203,6 +209,8 @@ def test_notebook_runs_top_to_bottom(media, checkpoints, tmp_path, monkeypatch):
   assert info['frames'] == 12 and info['fps'] == 25 and info['audio'][0] == 'aac'
   outputs = json.dumps([cell.get('outputs', []) for cell in notebook.cells])
   assert '<video' in outputs
+  if open_app:  # the page, inline, on a local port
+    assert 'Running on local URL' in outputs and '<iframe' in outputs
 
 
 def _argv(checkpoints, media, out, *extra: str) -> list[str]:

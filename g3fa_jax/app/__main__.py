@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 
 from g3fa_jax.animate import pipeline
 from g3fa_jax.animate.errors import AnimateError
+from g3fa_jax.face import mtcnn
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     absl_logging.set_verbosity(absl_logging.ERROR)
   except ImportError:
     pass
+  # Compiled programs (the model's, the face detector's) are kept across runs: the next start
+  # loads them instead of compiling ($JAX_COMPILATION_CACHE_DIR, else ~/.cache/g3fa_jax/jax).
+  mtcnn.use_compilation_cache(mtcnn.default_compilation_cache_dir())
   try:
     from g3fa_jax.app import ui  # pylint: disable=g-import-not-at-top
     ui.import_gradio()  # Before the checkpoint: a missing extra is said first.
@@ -55,11 +58,9 @@ def main(argv: list[str] | None = None) -> int:
   except (AnimateError, ValueError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
-  workdir = args.workdir or tempfile.mkdtemp(prefix='g3fa-app-')
-  page = ui.build(animator, args.checkpoint, workdir, inverse_renderer, args.max_frames)
   print(f'serving on http://{args.host}:{args.port} (Ctrl+C stops)', flush=True)
-  page.launch(server_name=args.host, server_port=args.port, share=args.share, ssr_mode=False,
-              theme=ui.theme(), allowed_paths=[workdir], show_error=True, quiet=True)
+  ui.launch(animator, args.checkpoint, args.workdir, inverse_renderer, args.max_frames,
+            server_name=args.host, server_port=args.port, share=args.share, quiet=True)
   return 0
 
 

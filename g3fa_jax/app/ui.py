@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import tempfile
 
 from g3fa_jax.animate.errors import AnimateError
 from g3fa_jax.app import job as job_lib
@@ -91,4 +92,19 @@ def build(animator, checkpoint: str, workdir: str | os.PathLike, inverse_rendere
                            crop], [result, summary], concurrency_limit=1,
                  concurrency_id='device')
   page.queue(default_concurrency_limit=1)
+  return page
+
+
+def launch(animator, checkpoint: str, workdir: str | os.PathLike | None = None,
+           inverse_renderer=None, max_frames: int = 0, **launch_kwargs):
+  """Builds the page and serves it (`gradio.Blocks.launch`); returns the page.
+
+  `workdir`: where results go (default: a new temporary folder). `launch_kwargs` go to Gradio's
+  `launch` (`server_name`, `server_port`, `share`, `inline`, `prevent_thread_lock`, ...); in a
+  notebook it returns at once and shows the page inline.
+  """
+  workdir = str(workdir or tempfile.mkdtemp(prefix='g3fa-app-'))
+  page = build(animator, checkpoint, workdir, inverse_renderer, max_frames)
+  launch_kwargs.setdefault('ssr_mode', False)  # no Node server
+  page.launch(theme=theme(), allowed_paths=[workdir], show_error=True, **launch_kwargs)
   return page

@@ -17,6 +17,7 @@ import sys
 
 from g3fa_jax.animate import crop
 from g3fa_jax.animate.errors import AnimateError
+from g3fa_jax.face import mtcnn
 from g3fa_jax.live import loop
 from g3fa_jax.media import paths
 
@@ -73,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     absl_logging.set_verbosity(absl_logging.ERROR)
   except ImportError:
     pass
+  # Compiled programs (the model's, the face detector's) are kept across runs: the next start
+  # loads them instead of compiling ($JAX_COMPILATION_CACHE_DIR, else ~/.cache/g3fa_jax/jax).
+  mtcnn.use_compilation_cache(mtcnn.default_compilation_cache_dir())
   try:
     stats = loop.run(options)
   except (AnimateError, paths.OutputPathError, ValueError) as e:
