@@ -7,13 +7,16 @@
 Without --checkpoint the model of --config is saved with random weights (they time exactly like
 trained ones) to a temporary checkpoint. The driving video is a face moving over a 640x480 frame
 at 25 fps (the astronaut of scikit-image), cropped on the smoothed face box as from a webcam.
-Prints the time from the command's start to its first live frame, and the command's own summary:
+Prints the time from the command's start to its first live frame (`--cold`: with an empty
+compilation cache, i.e. compiling everything; else reusing what earlier runs compiled), and the
+command's own summary:
 frames shown per second, the latency from a frame's arrival to its result, frames dropped.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import pathlib
 import subprocess
 import sys
@@ -70,6 +73,8 @@ def main() -> None:
   parser.add_argument('--checkpoint', default=None)
   parser.add_argument('--seconds', type=float, default=20.0, help='length of the driving clip')
   parser.add_argument('--out', default=None, help='also record the session to this mp4')
+  parser.add_argument('--cold', action='store_true',
+                      help='start with an empty compilation cache (else the one of earlier runs)')
   args = parser.parse_args()
   with tempfile.TemporaryDirectory() as tmp:
     tmp = pathlib.Path(tmp)
@@ -79,9 +84,12 @@ def main() -> None:
                '--source', str(portrait), '--driving', str(clip), '--no-window']
     if args.out:
       command += ['--out', args.out]
+    env = dict(os.environ)
+    if args.cold:
+      env['JAX_COMPILATION_CACHE_DIR'] = str(tmp / 'compilation_cache')
     start = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True, env=env)
     for line in process.stderr:
       if line.startswith('live: running'):
         print(f'started in {time.perf_counter() - start:.1f} s (load, crop the source, compile)')

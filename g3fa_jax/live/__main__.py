@@ -13,7 +13,13 @@ model is busy are dropped, not queued. The window and --camera need OpenCV
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
+
+# OpenCV loads before PyAV (imported below): in the other order OpenCV's Qt window hangs when it
+# opens (opencv-python 5.1 with the av 18 wheels, under X11).
+if importlib.util.find_spec('cv2') is not None:
+  import cv2  # pylint: disable=g-import-not-at-top,unused-import
 
 from g3fa_jax.animate import crop
 from g3fa_jax.animate.errors import AnimateError

@@ -155,7 +155,9 @@ def run_session(driver: LiveDriver, source: FrameSource, clock: Clock, box: Smoo
   return stats
 
 
-def _loop(driver, source, clock, box, script, window, recorder, display_height, stats, start):
+def _loop(driver: LiveDriver, source: FrameSource, clock: Clock, box: SmoothedBox | None,
+          script: keys_lib.KeyScript | None, window, recorder: video.Mp4Writer | None,
+          display_height: int, stats: LiveStats, start: float) -> None:
   """`run_session`'s loop; fills `stats` as it goes."""
   meter = RateMeter()
   pending: list[str] = []

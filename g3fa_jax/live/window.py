@@ -20,6 +20,9 @@ class Window:
       # Checked first: OpenCV's Qt backend aborts the process when it finds no display.
       raise AnimateError('no display to open a window on (DISPLAY is not set): run with '
                          '--no-window --out session.mp4')
+    if 'cv2' not in sys.modules and 'av' in sys.modules:
+      raise AnimateError('import cv2 before av (PyAV): an OpenCV window opened after PyAV loaded '
+                         'hangs; python -m g3fa_jax.live does this for you')
     self._cv2 = camera.import_cv2()
     self.title = title
     try:
