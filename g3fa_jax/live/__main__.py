@@ -13,13 +13,15 @@ model is busy are dropped, not queued. The window and --camera need OpenCV
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 
 # OpenCV loads before PyAV (imported below): in the other order OpenCV's Qt window hangs when it
-# opens (opencv-python 5.1 with the av 18 wheels, under X11).
-if importlib.util.find_spec('cv2') is not None:
+# opens (opencv-python 5.1 with the av 18 wheels, under X11). Without OpenCV, --camera and the
+# window say how to install it when asked for.
+try:
   import cv2  # pylint: disable=g-import-not-at-top,unused-import
+except ImportError:
+  pass
 
 from g3fa_jax.animate import crop
 from g3fa_jax.animate.errors import AnimateError

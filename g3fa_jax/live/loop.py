@@ -232,18 +232,9 @@ def run(options: LiveOptions, animator=None, clock: Clock | None = None,
   check_options(options)
   clock = clock or SystemClock()
   script = keys_lib.KeyScript(keys_lib.parse_script(options.keys))
+  # Cheap checks first: the output path, the source, the stream and the window, then the model.
   out = paths.check_output_file(options.out, '--out') if options.out else None
   source_full = video.read_source(options.source)
-  animator = animator or pipeline.load_animator(options.checkpoint)
-  size = int(animator.config.get('image_size', 256))
-  detector = crop_lib.default_detector() if options.crop else None
-  source_box = (crop_lib.source_box(source_full, detector, options.crop_increase,
-                                    name=options.source) if options.crop else None)
-  driver = make_driver(animator, crop_lib.crop(source_full, source_box, size), options.relative,
-                       options.adapt_movement_scale)
-  box = (SmoothedBox(detector, options.detect_every, options.smoothing, options.crop_increase)
-         if options.crop else None)
-  driver.warm_up()
   stream = open_source(options, clock)
   window = recorder = None
   created: list = []
@@ -251,6 +242,7 @@ def run(options: LiveOptions, animator=None, clock: Clock | None = None,
     if options.window:
       from g3fa_jax.live.window import Window  # pylint: disable=g-import-not-at-top
       window = Window()
+    driver, box = _prepare(options, animator, source_full, make_driver)
     if out is not None:
       created = paths.make_dirs(out.parent)
       recorder = video.Mp4Writer(out, fractions.Fraction(stream.fps).limit_denominator(1001))
@@ -270,3 +262,20 @@ def run(options: LiveOptions, animator=None, clock: Clock | None = None,
     if window is not None:
       window.close()
   return stats
+
+
+def _prepare(options: LiveOptions, animator, source_full: np.ndarray,
+             make_driver: Callable[..., LiveDriver] = LiveDriver
+             ) -> tuple[LiveDriver, SmoothedBox | None]:
+  """The model (loaded and compiled) driving the cropped source, and the stream's face box."""
+  animator = animator or pipeline.load_animator(options.checkpoint)
+  size = int(animator.config.get('image_size', 256))
+  detector = crop_lib.default_detector() if options.crop else None
+  source_box = (crop_lib.source_box(source_full, detector, options.crop_increase,
+                                    name=options.source) if options.crop else None)
+  driver = make_driver(animator, crop_lib.crop(source_full, source_box, size), options.relative,
+                       options.adapt_movement_scale)
+  box = (SmoothedBox(detector, options.detect_every, options.smoothing, options.crop_increase)
+         if options.crop else None)
+  driver.warm_up()
+  return driver, box
