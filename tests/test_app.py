@@ -29,6 +29,14 @@ CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic'
                  '--no-first-run', '--disable-background-networking',
                  '--disable-component-update', '--disable-sync']
 CHROMIUM_NAMES = ('chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable')
+# Collects the texts of the result's progress bar (gr.Progress) as they appear.
+PROGRESS_WATCHER = '''() => {
+  window.progressSeen = new Set();
+  new MutationObserver(() => {
+    for (const e of document.querySelectorAll('#result .progress-level-inner'))
+      window.progressSeen.add(e.textContent.trim());
+  }).observe(document.body, {subtree: true, childList: true, characterData: true});
+}'''
 START_SECONDS = 120  # the app's start on 2 busy cores: Python, JAX, Gradio, the checkpoint
 JOB_SECONDS = 180
 
@@ -118,8 +126,11 @@ def test_app_animates_an_upload_in_the_browser(browser, app_url, uploads, tmp_pa
   page.locator('#crop input[type=checkbox]').uncheck()  # the clip is a made-up face crop
   page.locator('#side-by-side input[type=checkbox]').check()
   page.locator('#driving video').wait_for()  # the upload is in
+  page.evaluate(PROGRESS_WATCHER)
   page.click('#animate')
   page.locator('#result video[src]').wait_for(timeout=JOB_SECONDS * 1000)
+  progress = page.evaluate('Array.from(window.progressSeen)')
+  assert any(text.startswith(('reading the uploads', 'animating')) for text in progress), progress
   summary = page.locator('#summary textarea').input_value()
   assert summary.startswith('12 frames at 25 fps, with the driving audio'), summary
   result = tmp_path / 'result.mp4'
