@@ -77,7 +77,8 @@ def app_url(checkpoints, tmp_path_factory):
   with open(log, 'w') as out:
     server = subprocess.Popen(
         [sys.executable, '-m', 'g3fa_jax.app', '--checkpoint', str(checkpoints['g3fa']),
-         '--port', str(port), '--workdir', str(tmp_path_factory.mktemp('results'))],
+         '--port', str(port), '--workdir', str(tmp_path_factory.mktemp('results')),
+         '--no-compile-cache'],
         cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
   url = f'http://127.0.0.1:{port}/'
   start = time.monotonic()

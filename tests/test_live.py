@@ -99,7 +99,8 @@ def test_cli_headless_prints_the_summary_and_refuses_bad_input(checkpoints, clip
                                                                capsys, monkeypatch):
   out = tmp_path / 'cli' / 'session.mp4'
   argv = ['--checkpoint', str(checkpoints['g3fa']), '--source', str(clip['source']),
-          '--driving', str(clip['video']), '--no-crop', '--no-window', '--display-height', '64']
+          '--driving', str(clip['video']), '--no-crop', '--no-window', '--display-height', '64',
+          '--no-compile-cache']
   assert cli.main(argv + ['--out', str(out), '--keys', 'q@5']) == 0
   summary = capsys.readouterr().out
   assert 'frames shown' in summary and 'frames/s' in summary and str(out) in summary

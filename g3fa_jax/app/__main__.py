@@ -34,6 +34,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                       help='animate at most this many driving frames per job (0: all)')
   parser.add_argument('--workdir', default=None,
                       help='folder for the results (default: a new temporary folder)')
+  parser.add_argument('--compile-cache', default=None,
+                      help="JAX's persistent compilation cache, so that the next start loads the "
+                           'compiled model and face detector (default: $JAX_COMPILATION_CACHE_DIR '
+                           'or ~/.cache/g3fa_jax/jax)')
+  parser.add_argument('--no-compile-cache', action='store_true',
+                      help='compile everything in every run (no persistent cache)')
   return parser.parse_args(argv)
 
 
@@ -44,9 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     absl_logging.set_verbosity(absl_logging.ERROR)
   except ImportError:
     pass
-  # Compiled programs (the model's, the face detector's) are kept across runs: the next start
-  # loads them instead of compiling ($JAX_COMPILATION_CACHE_DIR, else ~/.cache/g3fa_jax/jax).
-  mtcnn.use_compilation_cache(mtcnn.default_compilation_cache_dir())
+  if not args.no_compile_cache:  # Compiled programs are kept: the next start loads them.
+    mtcnn.use_compilation_cache(args.compile_cache or mtcnn.default_compilation_cache_dir())
   try:
     from g3fa_jax.app import ui  # pylint: disable=g-import-not-at-top
     ui.import_gradio()  # Before the checkpoint: a missing extra is said first.

@@ -34,7 +34,9 @@ def _camera(value: str) -> int | str:
   return int(value) if value.isdigit() else value
 
 
-def parse_args(argv: list[str] | None = None) -> loop.LiveOptions:
+def parse_args(argv: list[str] | None = None
+               ) -> tuple[loop.LiveOptions, tuple[str | None, bool]]:
+  """(the session's options, (--compile-cache, --no-compile-cache))."""
   parser = argparse.ArgumentParser(prog='python -m g3fa_jax.live', description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument('--checkpoint', required=True,
@@ -69,22 +71,29 @@ def parse_args(argv: list[str] | None = None) -> loop.LiveOptions:
                       help='margin around the face box, a fraction of its size per side')
   parser.add_argument('--display-height', type=int, default=256,
                       help='height of the view (camera | result) in pixels')
-  options = loop.LiveOptions(**vars(parser.parse_args(argv)))
+  parser.add_argument('--compile-cache', default=None,
+                      help="JAX's persistent compilation cache, so that the next start loads the "
+                           'compiled model and face detector (default: $JAX_COMPILATION_CACHE_DIR '
+                           'or ~/.cache/g3fa_jax/jax)')
+  parser.add_argument('--no-compile-cache', action='store_true',
+                      help='compile everything in every run (no persistent cache)')
+  args = vars(parser.parse_args(argv))
+  cache = (args.pop('compile_cache'), args.pop('no_compile_cache'))
+  options = loop.LiveOptions(**args)
   if options.camera is None and options.driving is None:
     options.camera = 0
-  return options
+  return options, cache
 
 
 def main(argv: list[str] | None = None) -> int:
-  options = parse_args(argv)
+  options, (compile_cache, no_compile_cache) = parse_args(argv)
   try:  # Orbax logs read-only checkpoint notices as warnings; they are noise here.
     from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
     absl_logging.set_verbosity(absl_logging.ERROR)
   except ImportError:
     pass
-  # Compiled programs (the model's, the face detector's) are kept across runs: the next start
-  # loads them instead of compiling ($JAX_COMPILATION_CACHE_DIR, else ~/.cache/g3fa_jax/jax).
-  mtcnn.use_compilation_cache(mtcnn.default_compilation_cache_dir())
+  if not no_compile_cache:  # Compiled programs are kept: the next start loads them.
+    mtcnn.use_compilation_cache(compile_cache or mtcnn.default_compilation_cache_dir())
   try:
     stats = loop.run(options)
   except (AnimateError, paths.OutputPathError, ValueError) as e:
