@@ -274,3 +274,48 @@ def test_phone_driving_video_with_rotation_tag_is_read_upright(animator, checkpo
   panel = frame[:, SIZE:2 * SIZE]  # source | driving | result
   expected = np.asarray(Image.fromarray(upright).resize((SIZE, SIZE)), np.float32)
   assert np.mean(np.abs(panel - expected)) < 12
+
+
+def test_variable_frame_rate_clip_keeps_its_timing_and_sound(checkpoints, media, tmp_path):
+  """Frames shown at irregular times (a phone's or a browser's recording): each output frame
+  keeps its time, so the video lasts as long as the clip and its sound stays in sync."""
+  slots = [0, 1, 2, 5, 6, 11]  # in periods of 1/25 s; the clip lasts 12 periods
+  path = tmp_path / 'vfr.mp4'
+  with av.open(str(path), 'w') as container:
+    stream = container.add_stream('libx264', rate=25)
+    stream.width = stream.height = SIZE
+    stream.pix_fmt = 'yuv420p'
+    audio = container.add_stream('aac', rate=16000)
+    audio.layout = 'mono'
+    for slot in slots:
+      frame = av.VideoFrame.from_ndarray(np.full((SIZE, SIZE, 3), 20 * slot, np.uint8),
+                                         format='rgb24')
+      frame.pts, frame.time_base = slot, fractions.Fraction(1, 25)
+      container.mux(stream.encode(frame))
+    container.mux(stream.encode(None))
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(16000 * 12 // 25) / 16000)).astype(np.float32)
+    for start in range(0, len(tone), 1024):
+      chunk = av.AudioFrame.from_ndarray(tone[None, start:start + 1024], format='fltp',
+                                         layout='mono')
+      chunk.sample_rate, chunk.pts = 16000, start
+      container.mux(audio.encode(chunk))
+    container.mux(audio.encode(None))
+  out = tmp_path / 'out.mp4'
+  assert cli.main(['--checkpoint', str(checkpoints['g3fa']), '--source', str(media['source']),
+                   '--driving', str(path), '--out', str(out), '--no-crop', '--quiet']) == 0
+  with av.open(str(out)) as container:
+    times = [float(f.time) for f in container.decode(video=0)]
+  np.testing.assert_allclose(times, [s / 25 for s in slots], atol=1e-3)
+  codec, seconds = describe(out)['audio']
+  assert codec == 'aac' and abs(seconds - 12 / 25) < 0.07
+
+
+def test_frame_slots():
+  from g3fa_jax.animate import video  # pylint: disable=g-import-not-at-top
+  assert video.frame_slots([0.0, 0.04, 0.08], 25) == [0, 1, 2]
+  assert video.frame_slots([1.0, 1.04, 1.2, 1.21, None], 25) == [0, 1, 5, 6, 7]
+  assert video.frame_slots([None, None], 25) == [0, 1]
+  assert video.on_grid([0.0, 0.04, 0.2], 25) and not video.on_grid([0.0, 0.053], 25)
+  info = video.MediaInfo('video', fractions.Fraction(75, 4), 6, False, fractions.Fraction(25))
+  assert video.output_rate([0.0, 0.04, 0.08, 0.2], info) == 25  # the timestamps' rate
+  assert video.output_rate([0.0, 0.0533, 0.1067], info) == fractions.Fraction(75, 4)

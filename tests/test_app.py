@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.request
 
+import av
 import numpy as np
 import pytest
 from PIL import Image
@@ -27,7 +28,9 @@ from g3fa_jax.app import job as job_lib
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
                  '--no-first-run', '--disable-background-networking',
-                 '--disable-component-update', '--disable-sync']
+                 '--disable-component-update', '--disable-sync',
+                 # A webcam and microphone for the recording test: Chromium's test pattern and beep.
+                 '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream']
 CHROMIUM_NAMES = ('chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable')
 # Collects the texts of the result's progress bar (gr.Progress) as they appear.
 PROGRESS_WATCHER = '''() => {
@@ -148,6 +151,57 @@ def test_app_animates_an_upload_in_the_browser(browser, app_url, uploads, tmp_pa
     time.sleep(1)
     page.screenshot(path=os.environ['G3FA_APP_SCREENSHOT'])
   page.close()
+
+
+def _frame_times(path) -> tuple[list[float], float]:
+  """(each frame's presentation time in seconds, the stream's frame period)."""
+  with av.open(str(path)) as container:
+    stream = container.streams.video[0]
+    period = 1 / float(stream.guessed_rate)
+    return [float(f.time) for f in container.decode(video=0)], period
+
+
+def test_app_animates_a_webcam_recording(browser, app_url, uploads, tmp_path):
+  """Record the driving video in the page (Chromium's fake camera and microphone: a webm with
+  VP8/VP9 and Opus from MediaRecorder) and animate it."""
+  context = browser.new_context(permissions=['camera', 'microphone'])
+  page = context.new_page()
+  page.goto(app_url)
+  page.locator('#portrait input[type=file]').set_input_files(str(uploads['portrait']))
+  page.locator('#crop input[type=checkbox]').uncheck()  # the test pattern has no face
+  page.locator('#driving button[aria-label="Capture from camera"]').click()
+  page.get_by_text('Click to Access Webcam').click()
+  page.wait_for_function("document.querySelector('#driving video')?.readyState >= 2")
+  record = page.locator('#driving button[aria-label="start recording"]')  # starts, then stops
+  record.click()
+  page.locator('#driving [title="stop recording"]').wait_for()
+  time.sleep(2.0)
+  record.click()
+  page.locator('#driving video[src]').wait_for()  # the recording is uploaded
+  page.click('#animate')
+  page.locator('#result video[src]').wait_for(timeout=JOB_SECONDS * 1000)
+  summary = page.locator('#summary textarea').input_value()
+  assert 'with the driving audio' in summary, summary
+  result = tmp_path / 'recorded.mp4'
+  with urllib.request.urlopen(page.locator('#result video').get_attribute('src')) as response:
+    result.write_bytes(response.read())
+  info = describe(result)
+  frames = int(summary.split(' frames at ')[0])
+  assert info['frames'] == frames >= 2 and info['size'] == (64, 64)
+  # A browser's recording has a variable frame rate (sparse when the machine is busy): each frame
+  # keeps its time (to the output's frame period). Its sound is kept, cut at the video's end (how
+  # much sound a starved browser records varies; tests/test_animate_pipeline.py checks the sync).
+  recording = tmp_path / 'recording.webm'
+  with urllib.request.urlopen(page.locator('#driving video').get_attribute('src')) as response:
+    recording.write_bytes(response.read())
+  recorded, period = _frame_times(recording)
+  shown, period = _frame_times(result)
+  assert len(shown) == len(recorded) == frames
+  np.testing.assert_allclose(shown, np.asarray(recorded) - recorded[0], atol=0.6 * period)
+  codec, audio_seconds = info['audio']
+  assert codec in ('opus', 'aac') and 0 < audio_seconds < shown[-1] + period + 0.07, (
+      shown, audio_seconds)
+  context.close()
 
 
 def test_app_shows_the_one_line_error_of_a_bad_upload(browser, app_url, uploads):

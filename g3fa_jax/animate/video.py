@@ -37,11 +37,14 @@ class MediaInfo:
     fps: frame rate (DEFAULT_FPS for images and folders, or when the file has none).
     num_frames: frame count if the container tells it, else None.
     has_audio: whether the file has an audio stream.
+    timestamp_rate: the rate whose periods all its frame times fall on (FFmpeg's r_frame_rate;
+      fps for a constant frame rate, finer for a variable one), or None.
   """
   kind: str
   fps: fractions.Fraction
   num_frames: int | None
   has_audio: bool
+  timestamp_rate: fractions.Fraction | None = None
 
 
 def media_kind(path: str | os.PathLike) -> str:
@@ -79,8 +82,9 @@ def probe(path: str | os.PathLike) -> MediaInfo:
         raise MediaError(f'{path}: no video stream')
       stream = container.streams.video[0]
       rate = stream.average_rate or stream.guessed_rate
+      grid = fractions.Fraction(stream.guessed_rate) if stream.guessed_rate else None
       return MediaInfo('video', fractions.Fraction(rate) if rate else DEFAULT_FPS,
-                       int(stream.frames) or None, bool(container.streams.audio))
+                       int(stream.frames) or None, bool(container.streams.audio), grid)
   except (av.FFmpegError, OSError) as e:
     raise MediaError(f'{path}: not a readable video ({video_io.error_line(e)})') from e
 
@@ -90,13 +94,22 @@ def iter_frames(path: str | os.PathLike, max_frames: int = 0) -> Iterator[np.nda
 
   At most `max_frames` frames if > 0. MediaError if the input cannot be read or has no frame.
   """
+  for frame, _ in iter_timed_frames(path, max_frames):
+    yield frame
+
+
+def iter_timed_frames(path: str | os.PathLike,
+                      max_frames: int = 0) -> Iterator[tuple[np.ndarray, float | None]]:
+  """`iter_frames` with each frame's presentation time in seconds (a video's own timestamps, so
+  a variable frame rate shows; i / DEFAULT_FPS for an image or a folder; None if unknown)."""
   kind = media_kind(path)
   if kind == 'image':
-    frames = iter([read_image(path)])
+    frames = iter([(read_image(path), 0.0)])
   elif kind == 'frames':
-    frames = video_io.iter_folder_frames(path)
+    frames = ((f, i / float(DEFAULT_FPS))
+              for i, f in enumerate(video_io.iter_folder_frames(path)))
   else:
-    frames = video_io.iter_video_frames(path)
+    frames = video_io.iter_video_frames(path, with_times=True)
   count = 0
   try:
     for frame in frames:
@@ -108,6 +121,37 @@ def iter_frames(path: str | os.PathLike, max_frames: int = 0) -> Iterator[np.nda
     raise MediaError(str(e)) from e
   if count == 0:
     raise MediaError(f'{path}: no frames could be decoded')
+
+
+def on_grid(times: Sequence[float | None], fps: fractions.Fraction | float,
+            tolerance: float = 0.25) -> bool:
+  """Whether every frame time lies within `tolerance` periods of a whole period of 1 / fps
+  after the first one."""
+  known = [t for t in times if t is not None]
+  return all(abs((t - known[0]) * float(fps) - round((t - known[0]) * float(fps))) <= tolerance
+             for t in known)
+
+
+def output_rate(times: Sequence[float | None], info: MediaInfo) -> fractions.Fraction:
+  """The frame rate to write frames with these times at: the input's, unless its frames fall
+  off that rate's periods (a variable frame rate) and on those of its timestamp rate."""
+  if (info.timestamp_rate and info.timestamp_rate != info.fps and not on_grid(times, info.fps)
+      and on_grid(times, info.timestamp_rate)):
+    return info.timestamp_rate
+  return info.fps
+
+
+def frame_slots(times: Sequence[float | None], fps: fractions.Fraction | float) -> list[int]:
+  """Slots (frame periods of 1 / fps from the first frame) at which frames with these
+  presentation times show, increasing: 0, 1, 2, ... for a constant frame rate; gaps where a
+  variable-rate clip (a browser's webcam recording) holds a frame longer. A frame without a time,
+  or whose time rounds onto its predecessor's slot, takes the next slot."""
+  slots: list[int] = []
+  start = next((t for t in times if t is not None), 0.0)
+  for t in times:
+    slot = -1 if t is None else int(round((t - start) * float(fps)))
+    slots.append(max(slot, slots[-1] + 1) if slots else max(slot, 0))
+  return slots
 
 
 def read_source(path: str | os.PathLike) -> np.ndarray:
