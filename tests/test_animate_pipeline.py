@@ -14,46 +14,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from g3fa_jax import checkpoint
-from g3fa_jax import model_config
+from conftest import TINY_SIZE as SIZE
+from conftest import describe, make_clip
 from g3fa_jax.animate import __main__ as cli
 from g3fa_jax.animate import pipeline
-from g3fa_jax.inference.animator import Animator
-from g3fa_jax.models import networks
-
-SIZE = 64
 NOTEBOOK = pathlib.Path(__file__).resolve().parents[1] / 'notebooks' / 'animate.ipynb'
-
-
-def make_clip(path, num_frames: int, fps: int, audio_codec: str | None = 'aac',
-              size: int = SIZE, sample_rate: int = 16000) -> pathlib.Path:
-  """A clip of a moving square, with a 440 Hz tone of the video's length if audio_codec."""
-  with av.open(str(path), 'w') as container:
-    stream = container.add_stream('libx264', rate=fps)
-    stream.width = stream.height = size
-    stream.pix_fmt = 'yuv420p'
-    audio = None
-    if audio_codec:
-      audio = container.add_stream(audio_codec, rate=sample_rate)
-      audio.layout = 'mono'
-    for i in range(num_frames):
-      frame = np.full((size, size, 3), 40, np.uint8)
-      frame[10:30, 8 + 2 * i:28 + 2 * i] = (220, 180, 150)
-      container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format='rgb24')))
-    container.mux(stream.encode(None))
-    if audio is not None:
-      num = sample_rate * num_frames // fps
-      tone = 0.3 * np.sin(2 * np.pi * 440 * np.arange(num) / sample_rate)
-      sample_format = audio.codec_context.codec.audio_formats[0].name
-      for start in range(0, num, 1024):
-        chunk = tone[start:start + 1024]
-        chunk = ((chunk * 32767).astype(np.int16) if sample_format.startswith('s16')
-                 else chunk.astype(np.float32))[None]
-        frame = av.AudioFrame.from_ndarray(chunk, format=sample_format, layout='mono')
-        frame.sample_rate, frame.pts = sample_rate, start
-        container.mux(audio.encode(frame))
-      container.mux(audio.encode(None))
-  return pathlib.Path(path)
 
 
 def make_truncated_clip(path, num_frames: int = 30) -> pathlib.Path:
@@ -72,63 +37,6 @@ def make_truncated_clip(path, num_frames: int = 30) -> pathlib.Path:
   data = whole.read_bytes()
   pathlib.Path(path).write_bytes(data[:len(data) // 2])
   return pathlib.Path(path)
-
-
-def describe(path) -> dict:
-  """Decoded frame count, frame rate, frame size and audio (codec, seconds) of a video."""
-  with av.open(str(path)) as container:
-    stream = container.streams.video[0]
-    info = {'fps': fractions.Fraction(stream.average_rate), 'size': (stream.height, stream.width),
-            'audio': None}
-    if container.streams.audio:
-      a = container.streams.audio[0]
-      info['audio'] = (a.codec_context.name, float(a.duration * a.time_base))
-    info['frames'] = sum(1 for _ in container.decode(video=0))
-  return info
-
-
-@pytest.fixture(scope='module')
-def tiny_config(fixture_model_config):
-  config = model_config.default_config()
-  config.model = fixture_model_config
-  config.unsup3d.update(nf=16, zdim=32)
-  config.image_size = SIZE
-  return config
-
-
-def random_variables(name: str, config, seed: int) -> dict:
-  """Random variables of the right shapes, without running (or compiling) the network's init:
-  PyTorch-like uniform(+-1/sqrt(fan_in)) params, unit BatchNorm statistics."""
-  rng = np.random.default_rng(seed)
-  template = networks.variables_template(name, config)
-
-  def leaf(path, spec):
-    keys = [getattr(k, 'key', str(k)) for k in path]
-    if keys[0] == 'batch_stats':
-      return np.full(spec.shape, 1.0 if keys[-1] == 'var' else 0.0, spec.dtype)
-    fan_in = int(np.prod(spec.shape[:-1])) if len(spec.shape) > 1 else spec.shape[0]
-    bound = 1.0 / np.sqrt(max(fan_in, 1))
-    return rng.uniform(-bound, bound, spec.shape).astype(spec.dtype)
-  return jax.tree_util.tree_map_with_path(leaf, template)
-
-
-@pytest.fixture(scope='module')
-def checkpoints(tmp_path_factory, tiny_config) -> dict[str, pathlib.Path]:
-  """Tiny random G3FA and Unsup3D orbax checkpoints."""
-  root = tmp_path_factory.mktemp('checkpoints')
-  init = {name: random_variables(name, tiny_config, seed)
-          for seed, name in enumerate(('kp_detector', 'generator', 'unsup3d'))}
-  paths = {'g3fa': root / 'g3fa', 'unsup3d': root / 'unsup3d'}
-  checkpoint.save_checkpoint(paths['g3fa'], 0, {k: init[k] for k in ('kp_detector', 'generator')},
-                             tiny_config.to_dict(), source='random tiny')
-  checkpoint.save_checkpoint(paths['unsup3d'], 0, {'unsup3d': init['unsup3d']},
-                             tiny_config.to_dict(), source='random tiny')
-  return paths
-
-
-@pytest.fixture(scope='module')
-def animator(checkpoints) -> Animator:
-  return Animator.from_checkpoint(checkpoints['g3fa'])
 
 
 @pytest.fixture(scope='module')
@@ -286,6 +194,12 @@ def test_notebook_runs_top_to_bottom(media, checkpoints, tmp_path, monkeypatch):
   monkeypatch.setenv('G3FA_DRIVING', str(media['aac']))
   monkeypatch.setenv('G3FA_OUT', str(out))
   monkeypatch.setenv('G3FA_NO_CROP', '1')
+  try:  # The notebook serves the web app too where Gradio is installed (the app extra).
+    import gradio  # pylint: disable=g-import-not-at-top,unused-import
+    open_app = True
+  except ImportError:
+    open_app = False
+  monkeypatch.setenv('G3FA_OPEN_APP', '1' if open_app else '0')
   monkeypatch.setenv('PYTHONPATH', os.pathsep.join(
       [str(NOTEBOOK.parents[1])] + [p for p in [os.environ.get('PYTHONPATH')] if p]))
   notebook = nbformat.read(NOTEBOOK, as_version=4)
@@ -295,6 +209,8 @@ def test_notebook_runs_top_to_bottom(media, checkpoints, tmp_path, monkeypatch):
   assert info['frames'] == 12 and info['fps'] == 25 and info['audio'][0] == 'aac'
   outputs = json.dumps([cell.get('outputs', []) for cell in notebook.cells])
   assert '<video' in outputs
+  if open_app:  # the page, inline, on a local port
+    assert 'Running on local URL' in outputs and '<iframe' in outputs
 
 
 def _argv(checkpoints, media, out, *extra: str) -> list[str]:
@@ -358,3 +274,48 @@ def test_phone_driving_video_with_rotation_tag_is_read_upright(animator, checkpo
   panel = frame[:, SIZE:2 * SIZE]  # source | driving | result
   expected = np.asarray(Image.fromarray(upright).resize((SIZE, SIZE)), np.float32)
   assert np.mean(np.abs(panel - expected)) < 12
+
+
+def test_variable_frame_rate_clip_keeps_its_timing_and_sound(checkpoints, media, tmp_path):
+  """Frames shown at irregular times (a phone's or a browser's recording): each output frame
+  keeps its time, so the video lasts as long as the clip and its sound stays in sync."""
+  slots = [0, 1, 2, 5, 6, 11]  # in periods of 1/25 s; the clip lasts 12 periods
+  path = tmp_path / 'vfr.mp4'
+  with av.open(str(path), 'w') as container:
+    stream = container.add_stream('libx264', rate=25)
+    stream.width = stream.height = SIZE
+    stream.pix_fmt = 'yuv420p'
+    audio = container.add_stream('aac', rate=16000)
+    audio.layout = 'mono'
+    for slot in slots:
+      frame = av.VideoFrame.from_ndarray(np.full((SIZE, SIZE, 3), 20 * slot, np.uint8),
+                                         format='rgb24')
+      frame.pts, frame.time_base = slot, fractions.Fraction(1, 25)
+      container.mux(stream.encode(frame))
+    container.mux(stream.encode(None))
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(16000 * 12 // 25) / 16000)).astype(np.float32)
+    for start in range(0, len(tone), 1024):
+      chunk = av.AudioFrame.from_ndarray(tone[None, start:start + 1024], format='fltp',
+                                         layout='mono')
+      chunk.sample_rate, chunk.pts = 16000, start
+      container.mux(audio.encode(chunk))
+    container.mux(audio.encode(None))
+  out = tmp_path / 'out.mp4'
+  assert cli.main(['--checkpoint', str(checkpoints['g3fa']), '--source', str(media['source']),
+                   '--driving', str(path), '--out', str(out), '--no-crop', '--quiet']) == 0
+  with av.open(str(out)) as container:
+    times = [float(f.time) for f in container.decode(video=0)]
+  np.testing.assert_allclose(times, [s / 25 for s in slots], atol=1e-3)
+  codec, seconds = describe(out)['audio']
+  assert codec == 'aac' and abs(seconds - 12 / 25) < 0.07
+
+
+def test_frame_slots():
+  from g3fa_jax.animate import video  # pylint: disable=g-import-not-at-top
+  assert video.frame_slots([0.0, 0.04, 0.08], 25) == [0, 1, 2]
+  assert video.frame_slots([1.0, 1.04, 1.2, 1.21, None], 25) == [0, 1, 5, 6, 7]
+  assert video.frame_slots([None, None], 25) == [0, 1]
+  assert video.on_grid([0.0, 0.04, 0.2], 25) and not video.on_grid([0.0, 0.053], 25)
+  info = video.MediaInfo('video', fractions.Fraction(75, 4), 6, False, fractions.Fraction(25))
+  assert video.output_rate([0.0, 0.04, 0.08, 0.2], info) == 25  # the timestamps' rate
+  assert video.output_rate([0.0, 0.0533, 0.1067], info) == fractions.Fraction(75, 4)

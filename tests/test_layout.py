@@ -3,8 +3,8 @@
 Drawn from its imports (every `import` and `from ... import`, at the top of a file or inside a
 function), each module sits on a floor of LAYERS and may import only its own package or a floor
 below it. The floors read as the data flow: media and data below the models and losses, training
-and inference above them, then metrics, evaluation, animation and converters, the demo job, and
-the command-line layer (`data_prep`, the run scripts and configs) and the benchmarks on top.
+and inference above them, then metrics, evaluation, animation and converters, the live mode and
+the web app, the demo job, and the command-line layer (`data_prep`, the run scripts and configs) and the benchmarks on top.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ LAYERS = (
     ('g3fa_jax.metrics',),
     ('g3fa_jax.evaluation', 'g3fa_jax.convert'),
     ('g3fa_jax.animate',),
+    ('g3fa_jax.live', 'g3fa_jax.app'),  # The live mode and the web app run the animation.
     ('g3fa_jax.demo',),
     # The public facade (`g3fa_jax.Animator`, ...) and the command-line layer.
     ('g3fa_jax', 'data_prep', 'configs', 'run_train', 'run_eval'),

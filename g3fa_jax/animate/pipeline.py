@@ -128,9 +128,10 @@ def _progress(total: int | None, enabled: bool, desc: str):
   return _Silent()
 
 
-def read_driving(options: AnimateOptions, size: int, detector) -> tuple[np.ndarray, np.ndarray]:
-  """(driving crops (T, size, size, 3) uint8, crop box or None). Two passes with crop: a sample
-  of frames for the stable face box, then every frame cropped."""
+def read_driving(options: AnimateOptions, size: int, detector
+                 ) -> tuple[np.ndarray, np.ndarray, list[float | None]]:
+  """(driving crops (T, size, size, 3) uint8, crop box or None, each frame's time in seconds).
+  Two passes with crop: a sample of frames for the stable face box, then every frame cropped."""
   box = None
   if options.crop:
     sampler = crop_lib.FrameSampler(options.detect_samples)
@@ -138,9 +139,11 @@ def read_driving(options: AnimateOptions, size: int, detector) -> tuple[np.ndarr
       sampler.add(frame)
     box = crop_lib.clip_box(sampler.frames, detector, sampler.frame_hw, sampler.scale,
                             options.crop_increase, name=options.driving)
-  frames = [crop_lib.crop(frame, box, size)
-            for frame in video.iter_frames(options.driving, options.max_frames)]
-  return np.stack(frames), box
+  frames, times = [], []
+  for frame, time_s in video.iter_timed_frames(options.driving, options.max_frames):
+    frames.append(crop_lib.crop(frame, box, size))
+    times.append(time_s)
+  return np.stack(frames), box, times
 
 
 def choose_initial_frame(options: AnimateOptions, animator, source: np.ndarray,
@@ -167,11 +170,13 @@ def choose_initial_frame(options: AnimateOptions, animator, source: np.ndarray,
 
 
 def run(options: AnimateOptions, animator=None, inverse_renderer=None,
-        log: Callable[[str], None] = _log) -> AnimateResult:
+        log: Callable[[str], None] = _log,
+        on_progress: Callable[[int, int], None] | None = None) -> AnimateResult:
   """Animates `options.source` with `options.driving` into `options.out`.
 
   `animator` / `inverse_renderer`: already loaded ones (e.g. in a notebook); else they are
-  restored from `options.checkpoint` / `options.inverse_renderer`.
+  restored from `options.checkpoint` / `options.inverse_renderer`. `on_progress(done, total)` is
+  called with the frames written so far after each batch (e.g. the web app's progress bar).
   Raises AnimateError subclasses (MediaError, NoFaceError, CheckpointKindError) and
   `paths.OutputPathError` with one-line messages naming the file. The output's folder is made
   only when the first frame is written, and removed again if the run fails.
@@ -197,7 +202,10 @@ def run(options: AnimateOptions, animator=None, inverse_renderer=None,
     source_box = crop_lib.source_box(source_full, detector, options.crop_increase,
                                      name=options.source)
   source = crop_lib.crop(source_full, source_box, size)
-  driving, _ = read_driving(options, size, detector)
+  driving, _, times = read_driving(options, size, detector)
+  # Each frame at its own time: a variable frame rate clip keeps its timing (and its sound).
+  fps = video.output_rate(times, info)
+  slots = video.frame_slots(times, fps)
   initial = choose_initial_frame(options, animator, source, driving, detector)
   if options.find_best_frame:
     log(f'best driving frame: {initial} of {len(driving)}')
@@ -209,7 +217,7 @@ def run(options: AnimateOptions, animator=None, inverse_renderer=None,
   bar = _progress(len(driving), options.progress, 'animate')
   created = paths.make_dirs(out.parent)
   try:
-    with video.Mp4Writer(out, info.fps, audio_from=audio_from) as writer:
+    with video.Mp4Writer(out, fps, audio_from=audio_from) as writer:
       done = 0
       for batch in animator.iter_animation(
           source.astype(np.float32) / 255.0, driving, options.relative,
@@ -228,15 +236,17 @@ def run(options: AnimateOptions, animator=None, inverse_renderer=None,
           left = source_full if paste else source
           frames = [side_by_side.compose([left, driving[done + i], frame] + extra[i])
                     for i, frame in enumerate(frames)]
-        writer.write(np.stack(frames))
+        writer.write(np.stack(frames), pts=slots[done:done + len(frames)])
         done += len(frames)
         bar.update(len(frames))
+        if on_progress is not None:
+          on_progress(done, len(driving))
   except BaseException:
     paths.remove_empty_dirs(created)
     raise
   finally:
     bar.close()
   seconds = time.perf_counter() - start_time
-  return AnimateResult(str(out), writer.num_frames, float(info.fps), writer.audio_kept, initial,
+  return AnimateResult(str(out), writer.num_frames, float(fps), writer.audio_kept, initial,
                        seconds)
 

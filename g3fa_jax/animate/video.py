@@ -12,7 +12,7 @@ import dataclasses
 import fractions
 import os
 import pathlib
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import av
 import numpy as np
@@ -37,11 +37,14 @@ class MediaInfo:
     fps: frame rate (DEFAULT_FPS for images and folders, or when the file has none).
     num_frames: frame count if the container tells it, else None.
     has_audio: whether the file has an audio stream.
+    timestamp_rate: the rate whose periods all its frame times fall on (FFmpeg's r_frame_rate;
+      fps for a constant frame rate, finer for a variable one), or None.
   """
   kind: str
   fps: fractions.Fraction
   num_frames: int | None
   has_audio: bool
+  timestamp_rate: fractions.Fraction | None = None
 
 
 def media_kind(path: str | os.PathLike) -> str:
@@ -79,8 +82,9 @@ def probe(path: str | os.PathLike) -> MediaInfo:
         raise MediaError(f'{path}: no video stream')
       stream = container.streams.video[0]
       rate = stream.average_rate or stream.guessed_rate
+      grid = fractions.Fraction(stream.guessed_rate) if stream.guessed_rate else None
       return MediaInfo('video', fractions.Fraction(rate) if rate else DEFAULT_FPS,
-                       int(stream.frames) or None, bool(container.streams.audio))
+                       int(stream.frames) or None, bool(container.streams.audio), grid)
   except (av.FFmpegError, OSError) as e:
     raise MediaError(f'{path}: not a readable video ({video_io.error_line(e)})') from e
 
@@ -90,13 +94,22 @@ def iter_frames(path: str | os.PathLike, max_frames: int = 0) -> Iterator[np.nda
 
   At most `max_frames` frames if > 0. MediaError if the input cannot be read or has no frame.
   """
+  for frame, _ in iter_timed_frames(path, max_frames):
+    yield frame
+
+
+def iter_timed_frames(path: str | os.PathLike,
+                      max_frames: int = 0) -> Iterator[tuple[np.ndarray, float | None]]:
+  """`iter_frames` with each frame's presentation time in seconds (a video's own timestamps, so
+  a variable frame rate shows; i / DEFAULT_FPS for an image or a folder; None if unknown)."""
   kind = media_kind(path)
   if kind == 'image':
-    frames = iter([read_image(path)])
+    frames = iter([(read_image(path), 0.0)])
   elif kind == 'frames':
-    frames = video_io.iter_folder_frames(path)
+    frames = ((f, i / float(DEFAULT_FPS))
+              for i, f in enumerate(video_io.iter_folder_frames(path)))
   else:
-    frames = video_io.iter_video_frames(path)
+    frames = video_io.iter_video_frames(path, with_times=True)
   count = 0
   try:
     for frame in frames:
@@ -108,6 +121,37 @@ def iter_frames(path: str | os.PathLike, max_frames: int = 0) -> Iterator[np.nda
     raise MediaError(str(e)) from e
   if count == 0:
     raise MediaError(f'{path}: no frames could be decoded')
+
+
+def on_grid(times: Sequence[float | None], fps: fractions.Fraction | float,
+            tolerance: float = 0.25) -> bool:
+  """Whether every frame time lies within `tolerance` periods of a whole period of 1 / fps
+  after the first one."""
+  known = [t for t in times if t is not None]
+  return all(abs((t - known[0]) * float(fps) - round((t - known[0]) * float(fps))) <= tolerance
+             for t in known)
+
+
+def output_rate(times: Sequence[float | None], info: MediaInfo) -> fractions.Fraction:
+  """The frame rate to write frames with these times at: the input's, unless its frames fall
+  off that rate's periods (a variable frame rate) and on those of its timestamp rate."""
+  if (info.timestamp_rate and info.timestamp_rate != info.fps and not on_grid(times, info.fps)
+      and on_grid(times, info.timestamp_rate)):
+    return info.timestamp_rate
+  return info.fps
+
+
+def frame_slots(times: Sequence[float | None], fps: fractions.Fraction | float) -> list[int]:
+  """Slots (frame periods of 1 / fps from the first frame) at which frames with these
+  presentation times show, increasing: 0, 1, 2, ... for a constant frame rate; gaps where a
+  variable-rate clip (a browser's webcam recording) holds a frame longer. A frame without a time,
+  or whose time rounds onto its predecessor's slot, takes the next slot."""
+  slots: list[int] = []
+  start = next((t for t in times if t is not None), 0.0)
+  for t in times:
+    slot = -1 if t is None else int(round((t - start) * float(fps)))
+    slots.append(max(slot, slots[-1] + 1) if slots else max(slot, 0))
+  return slots
 
 
 def read_source(path: str | os.PathLike) -> np.ndarray:
@@ -155,6 +199,9 @@ class Mp4Writer:
 
     with Mp4Writer('out.mp4', fps, audio_from='driving.mp4') as writer:
       writer.write(frames)  # (T, H, W, 3) or (H, W, 3) uint8, any number of calls
+
+  Frames follow each other one frame period apart unless `write` is given their slots (`pts`, in
+  periods of 1 / fps): a recording that skips slots holds each frame until the next one's.
   """
 
   def __init__(self, path: str | os.PathLike, fps: fractions.Fraction | float,
@@ -163,6 +210,7 @@ class Mp4Writer:
     self.fps = fractions.Fraction(fps).limit_denominator(100000)
     self.num_frames = 0
     self.audio_kept = False
+    self._next_pts = 0  # The first free slot, in frame periods.
     self._tmp = self.path.with_name(f'.{self.path.name}.partial')
     self._crf = crf
     self._video = None
@@ -209,14 +257,25 @@ class Mp4Writer:
     else:
       self.abort()
 
-  def write(self, frames: np.ndarray) -> None:
-    """Appends (T, H, W, 3) or (H, W, 3) uint8 RGB frames (all of one size)."""
+  def write(self, frames: np.ndarray, pts: Sequence[int] | None = None) -> None:
+    """Appends (T, H, W, 3) or (H, W, 3) uint8 RGB frames (all of one size).
+
+    `pts`: T increasing slots (frame periods from the start) at which the frames show; default:
+    the slots right after the last frame written.
+    """
     frames = np.asarray(frames)
     if frames.ndim == 3:
       frames = frames[None]
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
       raise ValueError(f'expected uint8 frames (T, H, W, 3), got {frames.dtype} {frames.shape}')
-    for frame in frames:
+    if pts is None:
+      pts = range(self._next_pts, self._next_pts + len(frames))
+    if len(pts) != len(frames):
+      raise ValueError(f'pts: {len(pts)} slots for {len(frames)} frames')
+    for frame, slot in zip(frames, pts):
+      if slot < self._next_pts:
+        raise ValueError(f'pts: slot {slot} is not after the last one written '
+                         f'({self._next_pts - 1})')
       frame = _even(frame)
       if self._video is None:
         self._video = self._container.add_stream('libx264', rate=self.fps)
@@ -228,14 +287,17 @@ class Mp4Writer:
       elif (frame.shape[1], frame.shape[0]) != (self._video.width, self._video.height):
         raise ValueError(f'frame size {frame.shape[:2]} differs from the first frame\'s '
                          f'{(self._video.height, self._video.width)}')
-      self._container.mux(self._video.encode(av.VideoFrame.from_ndarray(frame, format='rgb24')))
+      picture = av.VideoFrame.from_ndarray(frame, format='rgb24')
+      picture.pts, picture.time_base = int(slot), fractions.Fraction(1) / self.fps
+      self._container.mux(self._video.encode(picture))
       self.num_frames += 1
+      self._next_pts = int(slot) + 1
 
   def _copy_audio(self) -> None:
     """The audio between the driving video's first frame and the output's last one, on the
     output's clock (time 0 = the driving video's first frame)."""
     source, stream = self._audio_in
-    duration = fractions.Fraction(self.num_frames) / self.fps
+    duration = fractions.Fraction(self._next_pts) / self.fps
     if self._audio_encoder:
       # Timestamps in samples: with them the encoder's priming samples (1024 for AAC) get
       # negative times, which mp4 hides with an edit list; without them the audio would start

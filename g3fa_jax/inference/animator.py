@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from typing import Any, Iterator, Sequence
@@ -114,39 +115,90 @@ class Animator:
     Every batch is padded to one shape, so the step compiles once per (model, source size, batch
     size), shared by all Animators of one config.
     """
-    source = as_image_batch(source, 'source')
-    if source.shape[0] != 1:
-      raise ValueError(f'source: expected one image, got a batch of {source.shape[0]}')
     num_frames = len(driving_frames)
     if num_frames == 0:
+      as_image_batch(source, 'source')
       return
     if not 0 <= initial_frame < num_frames:
       raise ValueError(f'initial_frame {initial_frame} is outside the {num_frames} driving frames')
     if batch_size < 1:
       raise ValueError(f'batch_size must be >= 1, got {batch_size}')
-    kp_source = self.keypoints(source)
-    kp_initial = self.keypoints(_driving_batch(driving_frames[initial_frame:initial_frame + 1],
-                                               source.shape))
-    scale = np.float32(1.0)
-    if relative and adapt_movement_scale:
-      scale = motion.movement_scale(np.asarray(kp_source['value']),
-                                    np.asarray(kp_initial['value']))[0]
+    reference = self.reference(source, driving_frames[initial_frame:initial_frame + 1], relative,
+                               adapt_movement_scale)
     batch = min(batch_size, num_frames)
-    source = jnp.asarray(source)
     pending = None
     for start in range(0, num_frames, batch):
-      frames = _driving_batch(driving_frames[start:start + batch], source.shape)
+      frames = driving_frames[start:start + batch]
       count = len(frames)
       if count < batch:  # Pad the last batch to the compiled shape.
-        frames = np.concatenate([frames, np.repeat(frames[-1:], batch - count, axis=0)])
-      prediction = _animate_step(
-          self.kp_detector, self.generator, self.kp_detector_variables, self.generator_variables,
-          source, kp_source, kp_initial, jnp.float32(scale), jnp.asarray(frames),
-          relative=relative)
+        frames = np.concatenate([np.asarray(frames),
+                                 np.repeat(np.asarray(frames[-1:]), batch - count, axis=0)])
+      prediction = self.drive(reference, frames)
       if pending is not None:  # Dispatched one batch ahead: the device works while we yield.
         yield np.asarray(pending[0])[:pending[1]]
       pending = (prediction, count)
     yield np.asarray(pending[0])[:pending[1]]
+
+  def reference(self, source, reference_frame, relative: bool = True,
+                adapt_movement_scale: bool = True) -> 'MotionReference':
+    """What `drive` needs: the source and its keypoints, and the reference driving frame's.
+
+    Args:
+      source: (H, W, 3) or (1, H, W, 3) source image in [0, 1].
+      reference_frame: (H, W, 3) or (1, H, W, 3) driving frame of the source's size (float in
+        [0, 1] or uint8): relative motion is measured from it (unused when not `relative`).
+      relative: relative motion (FOMM); False drives with the absolute driving keypoints.
+      adapt_movement_scale: scale relative motion by sqrt(source / reference keypoint hull area).
+    """
+    source = as_image_batch(source, 'source')
+    if source.shape[0] != 1:
+      raise ValueError(f'source: expected one image, got a batch of {source.shape[0]}')
+    reference_frame = np.asarray(reference_frame)
+    if reference_frame.ndim == 3:
+      reference_frame = reference_frame[None]
+    kp_source = self.keypoints(source)
+    kp_initial = self.keypoints(_driving_batch(reference_frame, source.shape))
+    scale = np.float32(1.0)
+    if relative and adapt_movement_scale:
+      scale = motion.movement_scale(np.asarray(kp_source['value']),
+                                    np.asarray(kp_initial['value']))[0]
+    return MotionReference(jnp.asarray(source), kp_source, kp_initial, jnp.float32(scale),
+                           relative)
+
+  def drive(self, reference: 'MotionReference', driving_frames) -> jax.Array:
+    """The source of `reference` moved like each driving frame, in one device call.
+
+    Args:
+      reference: from `reference` (the source, and the frame relative motion starts from).
+      driving_frames: (n, H, W, 3) frames of the source's size, float in [0, 1] or uint8.
+
+    Returns:
+      (n, H, W, 3) float32 frames in [0, 1], on the device (`np.asarray` waits for them). One
+      compiled program per (model, frame size, n).
+    """
+    frames = _driving_batch(driving_frames, reference.source.shape)
+    return _animate_step(
+        self.kp_detector, self.generator, self.kp_detector_variables, self.generator_variables,
+        reference.source, reference.kp_source, reference.kp_initial, reference.scale,
+        jnp.asarray(frames), relative=reference.relative)
+
+
+@dataclasses.dataclass(frozen=True)
+class MotionReference:
+  """A source and the driving frame its motion is measured from (`Animator.reference`).
+
+  Attributes:
+    source: (1, H, W, 3) float32 in [0, 1].
+    kp_source: the source's keypoints, {'value': (1, K, 2), 'jacobian': (1, K, 2, 2)}.
+    kp_initial: the reference driving frame's keypoints, same shapes.
+    scale: the movement scale (a float32 scalar; 1 without adaptation).
+    relative: relative motion; False uses the driving keypoints as they are.
+  """
+  source: jax.Array
+  kp_source: dict
+  kp_initial: dict
+  scale: jax.Array
+  relative: bool
 
 
 @functools.partial(jax.jit, static_argnames=('kp_detector', 'generator', 'relative'))

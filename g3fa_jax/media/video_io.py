@@ -121,9 +121,11 @@ def _ends_early(count: int, expected: int, exact: bool) -> bool:
   return expected - count > max(25, 0.1 * expected)
 
 
-def iter_video_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
+def iter_video_frames(path: str | os.PathLike, with_times: bool = False) -> Iterator:
   """Decoded frames of a video file, in order: (H, W, 3) uint8 RGB as displayed (sample aspect
   ratio and display matrix applied, so a phone's portrait clip is upright and H > W).
+  `with_times`: (frame, seconds) pairs instead, each frame's presentation time (None if the file
+  gives none), for variable frame rate clips (phones, browser recordings).
 
   Raises UnreadableClip if the file cannot be opened, decoding fails part-way, or the frames end
   before those the container indexes (a truncated file); the message names the frame where
@@ -147,7 +149,10 @@ def iter_video_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
         width, height = _display_size(frame.width, frame.height, sar)
         rgb = frame.to_ndarray(format='rgb24', width=width, height=height)
         count += 1
-        yield orient(rgb, orientation)
+        if with_times:
+          yield orient(rgb, orientation), (None if frame.time is None else float(frame.time))
+        else:
+          yield orient(rgb, orientation)
     except (av.FFmpegError, OSError, ValueError) as e:
       raise UnreadableClip(f'{path}: decoding failed after {count} frames ({error_line(e)})') from e
     expected, exact = _expected_frames(container, stream)

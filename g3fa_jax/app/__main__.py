@@ -1,0 +1,73 @@
+"""Serve the animation as a web page (Gradio).
+
+  python -m g3fa_jax.app --checkpoint DIR [--port 7860] [--share]
+
+Upload a portrait and a driving video (or record one with the webcam), choose relative or
+absolute motion, find-best-frame, paste-back, side-by-side, and get the animated video with its
+sound, to play and download. Jobs run one at a time on the device (the others wait in a queue).
+Needs Gradio: pip install 'g3fa-jax[app]'.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from g3fa_jax.animate import pipeline
+from g3fa_jax.animate.errors import AnimateError
+from g3fa_jax.face import mtcnn
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+  parser = argparse.ArgumentParser(prog='python -m g3fa_jax.app', description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument('--checkpoint', required=True,
+                      help='orbax checkpoint directory with kp_detector and generator')
+  parser.add_argument('--inverse-renderer', default=None,
+                      help='Unsup3D orbax checkpoint: adds depth and normal panels to side-by-side')
+  parser.add_argument('--host', default='127.0.0.1',
+                      help='address to listen on (0.0.0.0: reachable from other machines)')
+  parser.add_argument('--port', type=int, default=7860, help='port to listen on')
+  parser.add_argument('--share', action='store_true',
+                      help="also serve through a public gradio.live link (needs the internet)")
+  parser.add_argument('--max-frames', type=int, default=0,
+                      help='animate at most this many driving frames per job (0: all)')
+  parser.add_argument('--workdir', default=None,
+                      help='folder for the results (default: a new temporary folder)')
+  parser.add_argument('--compile-cache', default=None,
+                      help="JAX's persistent compilation cache, so that the next start loads the "
+                           'compiled model and face detector (default: $JAX_COMPILATION_CACHE_DIR '
+                           'or ~/.cache/g3fa_jax/jax)')
+  parser.add_argument('--no-compile-cache', action='store_true',
+                      help='compile everything in every run (no persistent cache)')
+  return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+  args = parse_args(argv)
+  try:  # Orbax logs read-only checkpoint notices as warnings; they are noise here.
+    from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
+    absl_logging.set_verbosity(absl_logging.ERROR)
+  except ImportError:
+    pass
+  if not args.no_compile_cache:  # Compiled programs are kept: the next start loads them.
+    mtcnn.use_compilation_cache(args.compile_cache or mtcnn.default_compilation_cache_dir())
+  try:
+    from g3fa_jax.app import ui  # pylint: disable=g-import-not-at-top
+    ui.import_gradio()  # Before the checkpoint: a missing extra is said first.
+    if args.max_frames < 0:
+      raise ValueError(f'--max-frames must be >= 0, got {args.max_frames}')
+    animator = pipeline.load_animator(args.checkpoint)
+    inverse_renderer = (pipeline.load_inverse_renderer(args.inverse_renderer)
+                        if args.inverse_renderer else None)
+  except (AnimateError, ValueError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  print(f'serving on http://{args.host}:{args.port} (Ctrl+C stops)', flush=True)
+  ui.launch(animator, args.checkpoint, args.workdir, inverse_renderer, args.max_frames,
+            server_name=args.host, server_port=args.port, share=args.share, quiet=True)
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
