@@ -143,6 +143,7 @@ def animator(checkpoints) -> 'Animator':
   from g3fa_jax.inference.animator import Animator
   return Animator.from_checkpoint(checkpoints['g3fa'])
 
+
 def flatten_tree(tree, prefix: str = '') -> dict[str, np.ndarray]:
   """A nested dict / list of arrays as {'/a/0/b': array}, for comparing whole states."""
   out = {}
