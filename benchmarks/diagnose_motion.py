@@ -1,0 +1,163 @@
+"""What the 64x64 synthetic recipe can reach at best, and whether its motion can be learnt alone.
+
+  # Floors on the held-out frames: copying the source; the driving frame itself passed through a
+  # 2x / 4x smaller resolution (what a decoder fed 32x32 / 16x16 features can render without
+  # learning super-resolution); the source warped by an identity motion field at the dense-motion
+  # resolution, with the official align_corners=False warps and with warp_align_corners.
+  python benchmarks/diagnose_motion.py --workdir=runs/diag --check=floors
+  # Keypoint detector + dense motion alone, trained on the L1 between the warped source and the
+  # driving frame (+ the equivariance losses with --equivariance=10): does the warp beat copying?
+  python benchmarks/diagnose_motion.py --workdir=runs/diag --check=motion --steps=600 --every=200
+
+Uses (and makes when missing) the main job's synthetic clips in WORKDIR/data. Any config field can
+be overridden: --config.model.kp_detector_params.scale_factor=0.5. Prints one line per figure.
+"""
+
+from __future__ import annotations
+
+import time
+
+from absl import app
+from absl import flags
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file('config', 'configs/synthetic.py', 'Synthetic job config.',
+                                          lock_config=False)
+_WORKDIR = flags.DEFINE_string('workdir', 'runs/diagnose', 'The synthetic clips go here.')
+_CHECK = flags.DEFINE_enum('check', 'floors', ['floors', 'motion'], 'Which figures.')
+_STEPS = flags.DEFINE_integer('steps', 600, "Training steps of --check=motion.")
+_EVERY = flags.DEFINE_integer('every', 200, 'Report every this many steps.')
+_LR = flags.DEFINE_float('lr', 1e-3, 'Adam learning rate of --check=motion.')
+_EQUIVARIANCE = flags.DEFINE_float('equivariance', 10., 'Weight of the two equivariance losses '
+                                   '(--check=motion).')
+
+
+def down_up(frames, factor: int):
+  """(B, H, W, C) -> the same frames through a `factor`x smaller resolution (antialiased
+  bilinear down, bilinear up)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  b, h, w, c = frames.shape
+  small = jax.image.resize(frames, (b, h // factor, w // factor, c), 'linear', antialias=True)
+  return np.asarray(jax.image.resize(small, frames.shape, 'linear'))
+
+
+def identity_warp(frames, motion_size: int, align_corners: bool):
+  """`frames` warped by the zero-motion field of a `motion_size`^2 dense motion network."""
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.models.generator import deform_input  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.ops.grid import make_coordinate_grid  # pylint: disable=g-import-not-at-top
+  grid = jnp.broadcast_to(make_coordinate_grid((motion_size, motion_size))[None],
+                          (frames.shape[0], motion_size, motion_size, 2))
+  return np.asarray(deform_input(jnp.asarray(frames), grid, align_corners))
+
+
+def floors(config) -> None:
+  from g3fa_jax.demo import job  # pylint: disable=g-import-not-at-top
+  heldout = lambda predict: job._heldout_mean_l1(predict, config, 64)  # pylint: disable=protected-access
+  print(f'held-out L1, copying the source frame: {heldout(lambda s, d: s):.4f}')
+  for factor in (2, 4):
+    print(f'held-out L1, the driving frame through a {factor}x smaller resolution: '
+          f'{heldout(lambda s, d, f=factor: down_up(d, f)):.4f}')
+  size = round(config.image_size * config.model.generator_params.dense_motion_params.scale_factor)
+  for align in (False, True):
+    print(f'held-out L1, the source warped by zero motion on a {size}x{size} field, '
+          f'align_corners={align}: {heldout(lambda s, d, a=align: identity_warp(s, size, a)):.4f}')
+
+
+def motion(config) -> None:
+  """Keypoint detector + dense motion network trained on |warp(source) - driving| alone."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import optax  # pylint: disable=g-import-not-at-top
+  from g3fa_jax import losses  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.demo import job  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.models import networks  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.models.dense_motion import DenseMotionNetwork  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.models.generator import deform_input  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.train import input_pipeline  # pylint: disable=g-import-not-at-top
+
+  generator_params = config.model.generator_params
+  align = bool(generator_params.warp_align_corners)
+  kp_detector = networks.build_network('kp_detector', config)
+  dense_motion = DenseMotionNetwork(
+      num_kp=config.model.common_params.num_kp, num_channels=3, align_corners=align,
+      **dict(generator_params.dense_motion_params))
+  image = jnp.zeros((1, config.image_size, config.image_size, 3))
+  kp_variables = networks.init_variables('kp_detector', config, jax.random.PRNGKey(1))
+  kp = kp_detector.apply(kp_variables, image, train=False)
+  motion_variables = dense_motion.init(jax.random.PRNGKey(2), image, kp, kp, train=False)
+  params = {'kp': kp_variables['params'], 'motion': motion_variables['params']}
+  stats = {'kp': kp_variables.get('batch_stats', {}),
+           'motion': motion_variables.get('batch_stats', {})}
+  optimizer = optax.adam(_LR.value, b1=0.9)
+  opt_state = optimizer.init(params)
+  transform_params = dict(config.train.transform_params)
+
+  def warp(params, stats, source, driving, train):
+    kp_source, s = kp_detector.apply({'params': params['kp'], 'batch_stats': stats['kp']}, source,
+                                     train=train, mutable=['batch_stats'])
+    kp_driving, s = kp_detector.apply({'params': params['kp'], **s}, driving, train=train,
+                                      mutable=['batch_stats'])
+    out, m = dense_motion.apply({'params': params['motion'], 'batch_stats': stats['motion']},
+                                source, kp_driving, kp_source, train=train,
+                                mutable=['batch_stats'])
+    warped = deform_input(source, out['deformation'], align)
+    return warped, kp_driving, {'kp': s['batch_stats'], 'motion': m['batch_stats']}
+
+  def loss_fn(params, stats, source, driving, rng):
+    warped, kp_driving, stats = warp(params, stats, source, driving, True)
+    warp_l1 = jnp.mean(jnp.abs(warped - driving))
+    loss = warp_l1
+    if _EQUIVARIANCE.value:
+      tps = losses.sample_tps(rng, source.shape[0], **transform_params)
+      transformed, s = kp_detector.apply(
+          {'params': params['kp'], 'batch_stats': stats['kp']},
+          losses.transform_frame(tps, driving), train=True, mutable=['batch_stats'])
+      stats = {**stats, 'kp': s['batch_stats']}
+      loss += _EQUIVARIANCE.value * (
+          losses.equivariance_value_loss(kp_driving['value'], transformed['value'], tps)
+          + losses.equivariance_jacobian_loss(kp_driving['jacobian'], transformed['value'],
+                                              transformed['jacobian'], tps))
+    return loss, (stats, warp_l1)
+
+  @jax.jit
+  def step(params, stats, opt_state, source, driving, rng):
+    (_, (stats, warp_l1)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        params, stats, source, driving, rng)
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), stats, opt_state, warp_l1
+
+  evaluate = jax.jit(lambda p, s, a, b: warp(p, s, a, b, False)[0])
+  train_input = input_pipeline.make_train_input(config, int(config.batch_size))
+  bad_records = input_pipeline.BadRecordMonitor(max_fraction=1.0)
+  baseline = job.source_copy_l1(config)
+  print(f'held-out L1 of copying the source frame: {baseline:.4f}', flush=True)
+  start, history = time.time(), []
+  for i in range(1, _STEPS.value + 1):
+    batch = bad_records.take(dict(next(train_input.iterator)))
+    params, stats, opt_state, warp_l1 = step(params, stats, opt_state, batch['source'],
+                                             batch['driving'], jax.random.PRNGKey(i))
+    history.append(float(warp_l1))
+    if i % _EVERY.value == 0 or i == _STEPS.value:
+      heldout = job._heldout_mean_l1(  # pylint: disable=protected-access
+          lambda s, d: np.asarray(evaluate(params, stats, s, d)), config, 8)
+      print(f'step {i} ({time.time() - start:.0f} s): warped-source L1 train '
+            f'{np.mean(history[-_EVERY.value:]):.4f}, held-out {heldout:.4f} '
+            f'({heldout / baseline:.2f}x copying)', flush=True)
+
+
+def main(argv) -> None:
+  del argv
+  from g3fa_jax.train import xla_flags  # pylint: disable=g-import-not-at-top
+  xla_flags.tune_cpu()
+  from g3fa_jax.demo import job  # pylint: disable=g-import-not-at-top
+  config = job.resolve_paths(_CONFIG.value, _WORKDIR.value)
+  job.prepare_data(config)
+  {'floors': floors, 'motion': motion}[_CHECK.value](config)
+
+
+if __name__ == '__main__':
+  app.run(main)
