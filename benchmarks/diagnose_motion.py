@@ -105,10 +105,10 @@ def motion(config) -> None:
                                 source, kp_driving, kp_source, train=train,
                                 mutable=['batch_stats'])
     warped = deform_input(source, out['deformation'], align)
-    return warped, kp_driving, {'kp': s['batch_stats'], 'motion': m['batch_stats']}
+    return warped, kp_driving, {'kp': s['batch_stats'], 'motion': m['batch_stats']}, out['mask']
 
   def loss_fn(params, stats, source, driving, rng):
-    warped, kp_driving, stats = warp(params, stats, source, driving, True)
+    warped, kp_driving, stats, _ = warp(params, stats, source, driving, True)
     warp_l1 = jnp.mean(jnp.abs(warped - driving))
     loss = warp_l1
     if _EQUIVARIANCE.value:
@@ -131,6 +131,7 @@ def motion(config) -> None:
     return optax.apply_updates(params, updates), stats, opt_state, warp_l1
 
   evaluate = jax.jit(lambda p, s, a, b: warp(p, s, a, b, False)[0])
+  background_weight = jax.jit(lambda p, s, a, b: jnp.mean(warp(p, s, a, b, False)[3][..., 0]))
   train_input = input_pipeline.make_train_input(config, int(config.batch_size))
   bad_records = input_pipeline.BadRecordMonitor(max_fraction=1.0)
   baseline = job.source_copy_l1(config)
@@ -144,9 +145,12 @@ def motion(config) -> None:
     if i % _EVERY.value == 0 or i == _STEPS.value:
       heldout = job._heldout_mean_l1(  # pylint: disable=protected-access
           lambda s, d: np.asarray(evaluate(params, stats, s, d)), config, 8)
+      # The mask's mean weight on the zero-motion channel (1: the warp ignores the keypoints).
+      weight = float(background_weight(params, stats, batch['source'], batch['driving']))
       print(f'step {i} ({time.time() - start:.0f} s): warped-source L1 train '
             f'{np.mean(history[-_EVERY.value:]):.4f}, held-out {heldout:.4f} '
-            f'({heldout / baseline:.2f}x copying)', flush=True)
+            f'({heldout / baseline:.2f}x copying); mask weight on zero motion {weight:.3f}',
+            flush=True)
 
 
 def main(argv) -> None:
