@@ -129,6 +129,35 @@ def test_decoder_upsamples_by_two_to_the_down_blocks():
   assert trees[1] == trees[2]
 
 
+def test_blend_warped_source_mixes_the_warp_and_the_decoder_by_its_mask():
+  """blend_mask -> 1 gives the warped source, -> 0 the plain decoder's frame (same weights)."""
+  config = _synthetic_config()
+  config.model.generator_params.blend_warped_source = True
+  kp_source = {'value': jax.random.uniform(jax.random.PRNGKey(1), (1, 15, 2), minval=-.5,
+                                           maxval=.5),
+               'jacobian': jnp.broadcast_to(jnp.eye(2), (1, 15, 2, 2))}
+  kp_driving = dict(kp_source, value=kp_source['value'] + 0.1)
+  source = jax.random.uniform(jax.random.PRNGKey(2), (1, 64, 64, 3))
+  blended = networks.build_generator(config.model)
+  variables = blended.init(jax.random.PRNGKey(0), source, kp_source, kp_driving, train=False)
+  config.model.generator_params.blend_warped_source = False
+  plain = networks.build_generator(config.model)
+  plain_params = jax.tree_util.tree_map(lambda x: x, variables['params'])
+  del plain_params['decoder']['blend_mask']
+  decoded = plain.apply({**variables, 'params': plain_params}, source, kp_source, kp_driving,
+                        train=False)['prediction']
+  for bias, want in ((50., 'deformed'), (-50., 'decoded')):
+    params = jax.tree_util.tree_map(lambda x: x, variables['params'])
+    params['decoder']['blend_mask']['bias'] = jnp.full_like(
+        params['decoder']['blend_mask']['bias'], bias)
+    out = blended.apply({**variables, 'params': params}, source, kp_source, kp_driving,
+                        train=False)
+    assert out['blend_mask'].shape == (1, 64, 64, 1)
+    expected = out['deformed'] if want == 'deformed' else decoded
+    np.testing.assert_allclose(np.asarray(out['prediction']), np.asarray(expected), atol=1e-5)
+  assert float(jnp.abs(decoded - out['deformed']).mean()) > 0.01
+
+
 def test_narrow_generator_runs_and_a_width_mismatch_is_named():
   config = _synthetic_config()
   gp = config.model.generator_params
