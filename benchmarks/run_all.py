@@ -131,7 +131,7 @@ def main() -> None:
       print(f'official side skipped: {reason}', flush=True)
       args.official = None
   backend, count = _backend()
-  workdir = tempfile.mkdtemp(prefix='g3fa_bench_')
+  workdir = '<workdir>' if args.dry_run else tempfile.mkdtemp(prefix='g3fa_bench_')
   runs = plan(backend, count, args.official, workdir)
   print(f'{backend}: {count} device(s); {len(runs)} benchmarks', flush=True)
   failures = {}
