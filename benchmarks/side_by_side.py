@@ -13,9 +13,10 @@ import json
 import os
 import pathlib
 import platform
+import statistics
 import subprocess
 import sys
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 OFFICIAL_SCRIPT = pathlib.Path(__file__).resolve().parent / 'official_torch.py'
 
@@ -107,3 +108,65 @@ def ratio(official_seconds: Optional[float], ours_seconds: Optional[float]) -> O
   if not official_seconds or not ours_seconds:
     return None
   return round(official_seconds / ours_seconds, 3)
+
+
+def time_side_by_side(run_ours: Callable[[], list[float]],
+                      run_official: Optional[Callable[[], dict[str, Any]]], rounds: int
+                      ) -> tuple[list[float], list[dict[str, Any]]]:
+  """Alternates the official measurement (first) and ours `rounds` times.
+
+  Returns (all our timed seconds, the official results of each round).
+  """
+  ours, official = [], []
+  for _ in range(rounds):
+    if run_official is not None:
+      official.append(run_official())
+    ours.extend(run_ours())
+  return ours, official
+
+
+def official_summary(results: list[dict[str, Any]], key: str = 'step_s_all'
+                     ) -> Optional[dict[str, Any]]:
+  """The official side over rounds: median of all timed values, or the first 'skipped' reason."""
+  if not results:
+    return None
+  skipped = [r['skipped'] for r in results if 'skipped' in r]
+  if skipped:
+    return {'skipped': skipped[0]}
+  times = [t for r in results for t in r[key]]
+  return {'median_s': statistics.median(times), 'all_s': [round(t, 4) for t in times],
+          'torch': results[0].get('torch'), 'threads': results[0].get('threads'),
+          'device': results[0].get('device')}
+
+
+def format_train_result(result: dict[str, Any]) -> str:
+  """The human-readable lines of a bench_train result."""
+  times = result['step_s_all']
+  lines = [
+      f'{result["devices"]}, batch {result["batch_size"]}, {result["image_size"]}x'
+      f'{result["image_size"]}, {result["config_geometry_mode"]} geometry, '
+      f'{result["compute_dtype"]}: compile {result["compile_s"]:.1f} s; step '
+      f'{result["step_s_median"]:.3f} s (median of {len(times)}: '
+      f'{", ".join(f"{t:.3f}" for t in times)}); {result["images_per_s"]:.3f} images/s; '
+      f'peak host memory {result["peak_host_memory_mib"]:.0f} MiB; '
+      f'XLA_FLAGS={result["xla_flags"]!r}']
+  if result.get('mfu') is not None or result.get('peak_device_memory_mib') is not None:
+    mfu = result.get('mfu')
+    lines.append(f'MFU {100 * mfu:.1f} % of {result["peak_tflops"]:g} TFLOP/s'
+                 if mfu is not None else 'MFU: unknown peak (--peak_tflops)')
+    if result.get('peak_device_memory_mib') is not None:
+      lines[-1] += f'; peak device memory {result["peak_device_memory_mib"]:.0f} MiB'
+  official = result.get('official')
+  if official is not None:
+    if 'skipped' in official:
+      lines.append(f'official: skipped ({official["skipped"]})')
+    else:
+      lines.append(f'official PyTorch step: {official["median_s"]:.3f} s (median of '
+                   f'{len(official["all_s"])}: {", ".join(f"{t:.3f}" for t in official["all_s"])};'
+                   f' torch {official["torch"]}, {official["threads"]} threads, '
+                   f'{official["device"]}); ours / official speed: '
+                   f'{result["speedup_vs_official"]:.2f}x')
+  machine = result['machine']
+  lines.append(f'machine: {machine["cpu"]}, {machine["cpus"]} CPUs; load averages before '
+               f'{result["load_averages_before"]}, after {machine["load_averages"]}')
+  return '\n'.join(lines)

@@ -16,7 +16,6 @@ sys.path.insert(0, str(BENCHMARKS))
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 import bench_animate
-import bench_train
 import device_figures
 import run_all
 import side_by_side
@@ -124,18 +123,18 @@ def test_side_by_side_alternates_official_first():
   def official():
     order.append('official')
     return {'step_s_all': [4.0, 8.0], 'torch': 't', 'threads': 2, 'device': 'cpu'}
-  times, runs = bench_train.time_side_by_side(ours, official, rounds=2)
+  times, runs = side_by_side.time_side_by_side(ours, official, rounds=2)
   assert order == ['official', 'ours', 'official', 'ours']
   assert times == [1.0, 3.0, 1.0, 3.0]
-  summary = bench_train.official_summary(runs)
+  summary = side_by_side.official_summary(runs)
   assert summary['median_s'] == 6.0 and summary['all_s'] == [4.0, 8.0, 4.0, 8.0]
-  assert bench_train.time_side_by_side(ours, None, rounds=1)[1] == []
+  assert side_by_side.time_side_by_side(ours, None, rounds=1)[1] == []
 
 
 def test_official_summary_reports_a_skip():
-  assert bench_train.official_summary([{'skipped': 'torch is not installed'}]) == {
+  assert side_by_side.official_summary([{'skipped': 'torch is not installed'}]) == {
       'skipped': 'torch is not installed'}
-  assert bench_train.official_summary([]) is None
+  assert side_by_side.official_summary([]) is None
 
 
 def _train_result(**extra):
@@ -150,13 +149,13 @@ def _train_result(**extra):
 
 
 def test_format_result_prints_both_figures_and_the_ratio():
-  text = bench_train.format_result(_train_result(
+  text = side_by_side.format_train_result(_train_result(
       official={'median_s': 5.0, 'all_s': [5.0], 'torch': '2', 'threads': 2, 'device': 'cpu'},
       speedup_vs_official=2.5))
   assert 'official PyTorch step: 5.000 s' in text and '2.50x' in text and 'Test CPU' in text
-  skipped = bench_train.format_result(_train_result(official={'skipped': 'torch is not installed'}))
+  skipped = side_by_side.format_train_result(_train_result(official={'skipped': 'torch is not installed'}))
   assert 'official: skipped (torch is not installed)' in skipped
-  gpu = bench_train.format_result(_train_result(mfu=0.42, peak_tflops=989.4,
+  gpu = side_by_side.format_train_result(_train_result(mfu=0.42, peak_tflops=989.4,
                                                 peak_device_memory_mib=2048.0))
   assert 'MFU 42.0 %' in gpu and 'peak device memory 2048 MiB' in gpu
 
