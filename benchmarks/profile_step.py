@@ -10,14 +10,22 @@ Unsup3D, as in the step), after one warm-up call. Calls in the step: the keypoin
 times (source, driving, warped driving), VGG19 once per pyramid scale on the generated half, each
 discriminator twice in each phase. The full step is timed last for comparison. Weights are random
 (speed does not depend on them).
+
+With --official PATH (a clone of github.com/dfki-av/G3FA; torch needed) the same rows of the
+official PyTorch networks are timed afterwards in a subprocess (`official_torch.py --mode
+profile`) and printed alongside, with the ratio official / ours per row (> 1: ours is faster).
+--json prints everything as one JSON line as well.
 """
 
 from __future__ import annotations
 
 import functools
+import json
+import os
+import sys
 import statistics
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from absl import app
 from absl import flags
@@ -27,6 +35,13 @@ _CONFIG = config_flags.DEFINE_config_file('config', 'configs/synthetic.py', 'Tra
                                           lock_config=False)
 _BATCH = flags.DEFINE_integer('batch_size', None, 'Global batch (default: the config\'s).')
 _REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed calls per row.')
+_OFFICIAL = flags.DEFINE_string('official', None, 'A clone of the official code: profile it too.')
+_JSON = flags.DEFINE_bool('json', False, 'Also print the result as one JSON line.')
+_JSON_OUT = flags.DEFINE_string('json_out', None, 'Write the result to this JSON file.')
+_SKIP_STEP = flags.DEFINE_bool('skip_step', False, 'Do not time the full step at the end.')
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import side_by_side  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def _median_seconds(fn: Callable[[], Any], repeats: int) -> float:
@@ -66,9 +81,7 @@ def main(argv) -> None:
   from g3fa_jax.models.dense_motion import DenseMotionNetwork  # pylint: disable=g-import-not-at-top
   from g3fa_jax.models.spade import SPADEDecoder  # pylint: disable=g-import-not-at-top
   from g3fa_jax.models.volume_renderer import RenderModel  # pylint: disable=g-import-not-at-top
-  from g3fa_jax.train import optim  # pylint: disable=g-import-not-at-top
   from g3fa_jax.train import pretrained  # pylint: disable=g-import-not-at-top
-  from g3fa_jax.train import state as state_lib  # pylint: disable=g-import-not-at-top
   from g3fa_jax.train import step as step_lib  # pylint: disable=g-import-not-at-top
 
   config = _CONFIG.value
@@ -148,8 +161,34 @@ def main(argv) -> None:
                                                           disc_rest),
                      disc_params, (image[..., :channels],), repeats))
 
+  step_seconds = None if _SKIP_STEP.value else _full_step_seconds(config, nets, settings, image,
+                                                                     frozen, repeats)
+  official = None
+  if _OFFICIAL.value:
+    official = side_by_side.run_official(_OFFICIAL.value, 'profile', batch, size, steps=repeats,
+                                         warmup=1)
+  print(f'{config.image_size}x{config.image_size}, batch {batch}, {jax.devices()[0].platform}, '
+        f'{side_by_side.machine()}')
+  print(format_table(rows, official, step_seconds))
+  result = {'benchmark': 'profile', 'batch_size': batch, 'image_size': size,
+            'machine': side_by_side.machine(), 'ours': [list(r) for r in rows],
+            'official': official, 'full_step_s': step_seconds}
+  if _JSON.value:
+    print(json.dumps(result))
+  if _JSON_OUT.value:
+    with open(_JSON_OUT.value, 'w') as f:
+      json.dump(result, f, indent=1)
+
+
+def _full_step_seconds(config, nets, settings, image, frozen, repeats: int) -> float:
+  """Median seconds of the jitted training step on `image` (source) and its reverse (driving)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.train import optim  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.train import state as state_lib  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.train import step as step_lib  # pylint: disable=g-import-not-at-top
   optimizers = optim.make_optimizers(config, 100)
-  state = jax.jit(functools.partial(state_lib.init_train_state, config, optimizers))(rng)
+  state = jax.jit(functools.partial(state_lib.init_train_state, config, optimizers))(
+      jax.random.PRNGKey(0))
   step = jax.jit(functools.partial(step_lib.train_step, nets=nets, settings=settings,
                                    optimizers=optimizers))
   batch_arrays = {'source': image, 'driving': image[::-1]}
@@ -158,13 +197,32 @@ def main(argv) -> None:
   def one_step():
     holder['state'], metrics = step(holder['state'], batch_arrays, frozen)
     return metrics
-  step_seconds = _median_seconds(one_step, repeats)
+  return _median_seconds(one_step, repeats)
 
-  print(f'{config.image_size}x{config.image_size}, batch {batch}, {jax.devices()[0].platform}')
-  print(f'{"network":58s} {"forward s":>10s} {"fwd+bwd s":>10s}')
+
+def format_table(rows: list[tuple[str, float, float]], official: Optional[dict[str, Any]],
+                 step_seconds: Optional[float]) -> str:
+  """Our rows, and the official ones of the same name with official / ours ratios, as text."""
+  by_name = {}
+  if official and 'rows' in official:
+    by_name = {name.strip(): (fwd, both) for name, fwd, both in official['rows']}
+  header = f'{"network":52s} {"fwd s":>8s} {"fwd+bwd s":>9s}'
+  if official is not None:
+    header += f' | {"official fwd":>12s} {"fwd+bwd":>8s} {"ratio fwd":>9s} {"fwd+bwd":>8s}'
+  lines = [header]
   for name, fwd, both in rows:
-    print(f'{name:58s} {fwd:10.4f} {both:10.4f}')
-  print(f'{"full training step":58s} {"":10s} {step_seconds:10.4f}')
+    line = f'{name:52s} {fwd:8.4f} {both:9.4f}'
+    theirs = by_name.get(name.strip().replace(' (input grad)', '').strip()) or by_name.get(
+        name.strip())
+    if theirs:
+      line += (f' | {theirs[0]:12.4f} {theirs[1]:8.4f} {theirs[0] / fwd:9.2f} '
+               f'{theirs[1] / both:8.2f}')
+    lines.append(line)
+  if step_seconds is not None:
+    lines.append(f'{"full training step":52s} {"":8s} {step_seconds:9.4f}')
+  if official is not None and 'skipped' in official:
+    lines.append(f'official: skipped ({official["skipped"]})')
+  return '\n'.join(lines)
 
 
 if __name__ == '__main__':
