@@ -69,6 +69,8 @@ def test_job_writes_every_output(finished_job):
   assert 0 < saved['source_copy_heldout_l1'] < 1
   assert saved['ratio_to_source_copy'] == pytest.approx(
       saved['end']['heldout_l1'] / saved['source_copy_heldout_l1'])
+  # A tie with copying the source is no win: at least 1 % below the baseline.
+  assert saved['beats_source_copy'] == (saved['ratio_to_source_copy'] <= 0.99)
   assert set(saved['keypoint_pose_correlation']) == {'yaw_x', 'pitch_y'}
   # The learning curve: step 0 and each checkpoint (steps 2), with the baseline; its plot.
   curve = json.loads((workdir / 'learning_curve.json').read_text())

@@ -62,6 +62,9 @@ CURVE_PLOT_FILE = 'learning_curve.png'
 DEPTH_TARGET_RANGE = (0.905, 1.095)
 # Unsup3D's canonical depth fixes the two leftmost and rightmost columns.
 BORDER_COLUMNS = 2
+# eval.json's beats_source_copy needs the held-out L1 at least 1 % below the no-motion baseline:
+# a model that has learnt to copy the source exactly ties with it to 4 digits, and is no win.
+BEAT_MARGIN = 0.99
 VGG19_RANDOM_MESSAGE = (
     'VGG19 has RANDOM weights (no ImageNet weights offline): the perceptual loss compares random '
     'convolutional features, which still rewards matching colours and edges.')
@@ -412,7 +415,7 @@ def finish(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> dic
             'relative_reduction': 1 - end_l1 / start['heldout_l1'],
             'source_copy_heldout_l1': copy_l1,
             'ratio_to_source_copy': end_l1 / copy_l1,
-            'beats_source_copy': bool(end_l1 < copy_l1),
+            'beats_source_copy': bool(end_l1 <= BEAT_MARGIN * copy_l1),
             'keypoint_pose_correlation': curve.correlations.get(step),
             'test_clips': len(_split_source(config, 'test')),
             'learning_curve': str(workdir / CURVE_PLOT_FILE),
