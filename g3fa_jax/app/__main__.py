@@ -13,9 +13,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from g3fa_jax.animate import compile_cache
 from g3fa_jax.animate import pipeline
 from g3fa_jax.animate.errors import AnimateError
-from g3fa_jax.face import mtcnn
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -34,12 +34,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                       help='animate at most this many driving frames per job (0: all)')
   parser.add_argument('--workdir', default=None,
                       help='folder for the results (default: a new temporary folder)')
-  parser.add_argument('--compile-cache', default=None,
-                      help="JAX's persistent compilation cache, so that the next start loads the "
-                           'compiled model and face detector (default: $JAX_COMPILATION_CACHE_DIR '
-                           'or ~/.cache/g3fa_jax/jax)')
-  parser.add_argument('--no-compile-cache', action='store_true',
-                      help='compile everything in every run (no persistent cache)')
+  compile_cache.add_compile_cache_flags(parser)
   return parser.parse_args(argv)
 
 
@@ -50,8 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     absl_logging.set_verbosity(absl_logging.ERROR)
   except ImportError:
     pass
-  if not args.no_compile_cache:  # Compiled programs are kept: the next start loads them.
-    mtcnn.use_compilation_cache(args.compile_cache or mtcnn.default_compilation_cache_dir())
+  compile_cache.use_compile_cache(args.compile_cache, args.no_compile_cache)
   try:
     from g3fa_jax.app import ui  # pylint: disable=g-import-not-at-top
     ui.import_gradio()  # Before the checkpoint: a missing extra is said first.

@@ -23,9 +23,9 @@ try:
 except ImportError:
   pass
 
+from g3fa_jax.animate import compile_cache
 from g3fa_jax.animate import crop
 from g3fa_jax.animate.errors import AnimateError
-from g3fa_jax.face import mtcnn
 from g3fa_jax.live import loop
 from g3fa_jax.media import paths
 
@@ -71,12 +71,7 @@ def parse_args(argv: list[str] | None = None
                       help='margin around the face box, a fraction of its size per side')
   parser.add_argument('--display-height', type=int, default=256,
                       help='height of the view (camera | result) in pixels')
-  parser.add_argument('--compile-cache', default=None,
-                      help="JAX's persistent compilation cache, so that the next start loads the "
-                           'compiled model and face detector (default: $JAX_COMPILATION_CACHE_DIR '
-                           'or ~/.cache/g3fa_jax/jax)')
-  parser.add_argument('--no-compile-cache', action='store_true',
-                      help='compile everything in every run (no persistent cache)')
+  compile_cache.add_compile_cache_flags(parser)
   args = vars(parser.parse_args(argv))
   cache = (args.pop('compile_cache'), args.pop('no_compile_cache'))
   options = loop.LiveOptions(**args)
@@ -86,14 +81,13 @@ def parse_args(argv: list[str] | None = None
 
 
 def main(argv: list[str] | None = None) -> int:
-  options, (compile_cache, no_compile_cache) = parse_args(argv)
+  options, (cache_dir, no_compile_cache) = parse_args(argv)
   try:  # Orbax logs read-only checkpoint notices as warnings; they are noise here.
     from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
     absl_logging.set_verbosity(absl_logging.ERROR)
   except ImportError:
     pass
-  if not no_compile_cache:  # Compiled programs are kept: the next start loads them.
-    mtcnn.use_compilation_cache(compile_cache or mtcnn.default_compilation_cache_dir())
+  compile_cache.use_compile_cache(cache_dir, no_compile_cache)
   try:
     stats = loop.run(options)
   except (AnimateError, paths.OutputPathError, ValueError) as e:
