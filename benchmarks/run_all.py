@@ -1,18 +1,21 @@
 """Runs every speed benchmark of the project with the settings for this machine and writes one JSON.
 
-  benchmarks/run_all.sh --out figures.json [--official /path/to/G3FA] [--dry-run]
+  benchmarks/run_all.sh --out figures.json [--official /path/to/G3FA] [--budget_s 480] [--dry-run]
 
 The machine decides the plan (`plan`):
 - GPU / TPU: `bench_train.py` (configs/vox.py, 256x256) in float32 and bfloat16 at 8, 16 and 32
   images per device, each with step time, images/s, MFU and peak device memory; the official step
-  side by side at each batch size in float32 (the official code has no bfloat16 path); then
-  `bench_animate.py` at batch 1, 8, 32 and 128, official side by side.
+  side by side at each batch size in float32 (the official code has no bfloat16 path); and
+  `bench_animate.py` at batch 1, 8, 32 and 128, official side by side. Ordered most telling
+  first: batch 16 in both dtypes, the animation, then batches 8 and 32.
 - CPU: `bench_train.py` at batch 2 (what fits a CPU in minutes), official and ours alternating for
   two rounds of 3 steps; `bench_animate.py` at batch 1 and 8, two rounds; `profile_step.py`
   (per-network forward and forward+backward, both implementations).
 Each benchmark writes its own JSON into a working folder; `assemble` merges them with the machine,
-the date and the git commit into the --out file. A benchmark that fails is recorded with its exit
-status, and the others still run.
+the date and the git commit into the --out file, rewritten after each benchmark. A benchmark that
+fails is recorded with its exit status, and the others still run. --budget_s caps the whole run (a
+lease on a shared accelerator): the benchmark running when it ends is stopped and the rest are
+recorded as not run.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ import pathlib
 import subprocess
 import sys
 import tempfile
-from typing import Any, Optional
+import time
+from typing import Any, Callable, Optional
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -33,8 +37,11 @@ sys.path.insert(0, str(HERE))
 import side_by_side  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 GPU_BATCHES_PER_DEVICE = (8, 16, 32)
+GPU_FIRST_BATCH_PER_DEVICE = 16
 GPU_ANIMATE_BATCHES = '1,8,32,128'
 DTYPES = ('float32', 'bfloat16')
+# A benchmark is not started with less than this left of --budget_s (compilation alone takes ~1 min).
+MIN_BENCHMARK_S = 60.
 
 
 def plan(backend: str, device_count: int, official: Optional[str], workdir: str
@@ -57,15 +64,20 @@ def plan(backend: str, device_count: int, official: Optional[str], workdir: str
                                 '--batch_size=2', '--repeats=3', f'--json_out={out("profile_b2")}']
                  + side))
     return runs
-  for per_device in GPU_BATCHES_PER_DEVICE:
+  # Most telling first, so that a --budget_s that runs out drops the least: the middle batch in
+  # both dtypes, the animation, then the other batches.
+  order = sorted(GPU_BATCHES_PER_DEVICE, key=lambda b: b != GPU_FIRST_BATCH_PER_DEVICE)
+  trains = []
+  for per_device in order:
     for dtype in DTYPES:
       name = f'train_{dtype}_b{per_device}'
       args = train + [f'--batch_size={per_device * device_count}', '--steps=10', '--warmup=3',
                       f'--config.train.compute_dtype={dtype}', f'--json_out={out(name)}']
-      runs.append((name, args + (side if dtype == 'float32' else [])))
-  runs.append(('animate', [py, str(HERE / 'bench_animate.py'),
-                           f'--batch-sizes={GPU_ANIMATE_BATCHES}', '--frames=256', '--repeats=3',
-                           f'--json-out={out("animate")}'] + side))
+      trains.append((name, args + (side if dtype == 'float32' else [])))
+  animate = ('animate', [py, str(HERE / 'bench_animate.py'),
+                         f'--batch-sizes={GPU_ANIMATE_BATCHES}', '--frames=256', '--repeats=3',
+                         f'--json-out={out("animate")}'] + side)
+  runs.extend(trains[:len(DTYPES)] + [animate] + trains[len(DTYPES):])
   return runs
 
 
@@ -114,17 +126,55 @@ def _backend() -> tuple[str, int]:
   return jax.default_backend(), jax.device_count()
 
 
+def run_with_budget(runs: list[tuple[str, list[str]]], budget_s: Optional[float],
+                    after_each: Callable[[dict[str, dict[str, Any]]], None] = lambda f: None,
+                    min_start_s: float = MIN_BENCHMARK_S) -> dict[str, dict[str, Any]]:
+  """Runs each benchmark in turn; returns {name: {'error': ...}} for those that failed, ran out of
+  time or were not started because less than `min_start_s` of `budget_s` seconds (None: no limit)
+  was left. A running benchmark is stopped when the budget ends. `after_each(failures)` is called
+  after every one that ran."""
+  failures: dict[str, dict[str, Any]] = {}
+  deadline = None if budget_s is None else time.monotonic() + budget_s
+  for name, argv in runs:
+    left = None if deadline is None else deadline - time.monotonic()
+    if left is not None and left < min_start_s:
+      failures[name] = {'error': f'not run: the {budget_s:.0f} s budget was spent'}
+      print(f'== {name}: not run (budget spent)', flush=True)
+      continue
+    print(f'== {name}: {" ".join(argv)}', flush=True)
+    try:
+      done = subprocess.run(argv, cwd=ROOT, check=False, timeout=left)
+      if done.returncode != 0:
+        failures[name] = {'error': f'exit {done.returncode}'}
+    except subprocess.TimeoutExpired:
+      failures[name] = {'error': f'stopped after {left:.0f} s: the {budget_s:.0f} s budget ended'}
+    after_each(failures)
+  return failures
+
+
+def write_json_atomic(path: pathlib.Path, value: Any) -> None:
+  """Writes `value` to `path` through a temporary file and a rename (no half-written file)."""
+  partial = path.with_name(path.name + '.partial')
+  partial.write_text(json.dumps(value, indent=1) + '\n')
+  os.replace(partial, path)
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument('--out', required=True, help='the JSON file to write')
   parser.add_argument('--official', default=os.environ.get('G3FA_OFFICIAL'),
                       help='a clone of the official code (default: $G3FA_OFFICIAL)')
+  parser.add_argument('--budget_s', type=float, default=None,
+                      help='seconds for all benchmarks: the most telling run first, a running one '
+                           'is stopped and the rest skipped when they are spent (default: no limit)')
   parser.add_argument('--dry-run', action='store_true', help='print the plan, run nothing')
   args = parser.parse_args()
   out = pathlib.Path(args.out)
   if out.is_dir() or not out.parent.is_dir():
     parser.error(f'--out {args.out}: not a file in an existing folder')
+  if args.budget_s is not None and args.budget_s <= 0:
+    parser.error(f'--budget_s {args.budget_s}: must be a positive number of seconds')
   if args.official:
     reason = side_by_side.official_missing_reason(args.official)
     if reason:
@@ -134,20 +184,15 @@ def main() -> None:
   workdir = '<workdir>' if args.dry_run else tempfile.mkdtemp(prefix='g3fa_bench_')
   runs = plan(backend, count, args.official, workdir)
   print(f'{backend}: {count} device(s); {len(runs)} benchmarks', flush=True)
-  failures = {}
-  for name, argv in runs:
-    print(f'== {name}: {" ".join(argv)}', flush=True)
-    if args.dry_run:
-      continue
-    done = subprocess.run(argv, cwd=ROOT, check=False)
-    if done.returncode != 0:
-      failures[name] = {'error': f'exit {done.returncode}'}
   if args.dry_run:
+    for name, argv in runs:
+      print(f'== {name}: {" ".join(argv)}', flush=True)
     return
-  figures = assemble(workdir, [name for name, _ in runs], failures, backend)
-  out.write_text(json.dumps(figures, indent=1) + '\n')
+  names = [name for name, _ in runs]
+  # The JSON is rewritten after every benchmark, so what ran survives a stop.
+  write = lambda failures: write_json_atomic(out, assemble(workdir, names, failures, backend))
+  write(run_with_budget(runs, args.budget_s, write))
   print(f'wrote {out}')
-
 
 if __name__ == '__main__':
   main()

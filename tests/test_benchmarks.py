@@ -8,6 +8,7 @@ import json
 import pathlib
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -214,3 +215,23 @@ def test_run_all_refuses_an_out_path_in_a_missing_folder(tmp_path):
                         capture_output=True, text=True, check=False, timeout=300)
   assert done.returncode == 2
   assert 'not a file in an existing folder' in done.stderr
+
+
+def test_run_all_budget_stops_a_long_benchmark_and_skips_the_rest(tmp_path):
+  quick = [sys.executable, '-c', 'pass']
+  slow = [sys.executable, '-c', 'import time; time.sleep(30)']
+  fail = [sys.executable, '-c', 'raise SystemExit(3)']
+  seen = []
+  runs = [('quick', quick), ('fail', fail), ('slow', slow), ('never', quick)]
+  started = time.monotonic()
+  failures = run_all.run_with_budget(runs, 4., lambda f: seen.append(dict(f)), min_start_s=0.5)
+  assert time.monotonic() - started < 20
+  assert 'quick' not in failures and failures['fail'] == {'error': 'exit 3'}
+  assert 'budget ended' in failures['slow']['error']
+  assert 'not run' in failures['never']['error']
+  assert len(seen) == 3  # after quick, fail and slow; 'never' never started
+
+
+def test_run_all_plans_the_middle_gpu_batch_and_the_animation_first(tmp_path):
+  names = [name for name, _ in run_all.plan('gpu', 1, '/x', str(tmp_path))]
+  assert names[:3] == ['train_float32_b16', 'train_bfloat16_b16', 'animate']
