@@ -67,15 +67,21 @@ def animation_timer(animator: Animator, size: int, batch_size: int, num_frames: 
   return first, seconds_per_frame
 
 
+def official_device(requested: Optional[str] = None) -> str:
+  """The torch device of the official side: `requested`, else cuda when JAX runs on a GPU."""
+  return requested or ('cuda' if jax.default_backend() == 'gpu' else 'cpu')
+
+
 def measure_batch(animator: Animator, size: int, batch_size: int, num_frames: int, repeats: int,
-                  rounds: int, official: Optional[str]) -> dict[str, Any]:
-  """Ours (and the official side when `official`) at one batch size, alternating `rounds` times."""
+                  rounds: int, official: Optional[str], device: str = 'cpu') -> dict[str, Any]:
+  """Ours (and the official side when `official`, on torch `device`) at one batch size,
+  alternating `rounds` times."""
   first, timer = animation_timer(animator, size, batch_size, num_frames)
   ours, theirs, skipped = [], [], None
   for _ in range(rounds):
     if official and skipped is None:
       result = side_by_side.run_official(official, 'animate', batch_size, size, steps=repeats,
-                                         warmup=1)
+                                         warmup=1, device=device)
       if 'skipped' in result:
         skipped = result['skipped']
       else:
@@ -90,7 +96,7 @@ def measure_batch(animator: Animator, size: int, batch_size: int, num_frames: in
       row['official'] = {'skipped': skipped}
     else:
       median = statistics.median(theirs)
-      row['official'] = {'frame_s_median': median, 'frame_s_all': theirs}
+      row['official'] = {'frame_s_median': median, 'frame_s_all': theirs, 'device': device}
       row['speedup_vs_official'] = side_by_side.ratio(median, row['frame_s_median'])
   return row
 
@@ -98,15 +104,15 @@ def measure_batch(animator: Animator, size: int, batch_size: int, num_frames: in
 def format_row(row: dict[str, Any]) -> str:
   """One line per batch size: ours, and the official figure and ratio when there is one."""
   line = (f'batch {row["batch_size"]:3d}: {row["frames_per_s"]:7.3f} frames/s '
-          f'({row["frame_s_median"]:6.3f} s/frame, median of {len(row["frame_s_all"])} runs of '
+          f'({row["frame_s_median"]:6.4f} s/frame, median of {len(row["frame_s_all"])} runs of '
           f'{row["frames_per_run"]} frames); compile + first batch '
           f'{row["compile_and_first_batch_s"]:.1f} s')
   official = row.get('official')
   if official and 'skipped' in official:
     line += f'; official: skipped ({official["skipped"]})'
   elif official:
-    line += (f'; official {official["frame_s_median"]:.3f} s/frame (median of '
-             f'{len(official["frame_s_all"])}); ours / official speed '
+    line += (f'; official {official["frame_s_median"]:.4f} s/frame (median of '
+             f'{len(official["frame_s_all"])}, {official.get("device", "cpu")}); ours / official speed '
              f'{row["speedup_vs_official"]:.2f}x')
   return line
 
@@ -120,6 +126,9 @@ def main() -> None:
   parser.add_argument('--frames', type=int, default=8, help='driving frames per timed run')
   parser.add_argument('--repeats', type=int, default=2, help='timed runs per batch size and round')
   parser.add_argument('--official', default=None, help='a clone of the official code: time it too')
+  parser.add_argument('--official-device', default=None,
+                      help='torch device of the official side (default: cuda when JAX runs on a '
+                           'GPU, else cpu)')
   parser.add_argument('--rounds', type=int, default=1, help='alternations official, ours')
   parser.add_argument('--json-out', default=None, help='write the result to this JSON file')
   args = parser.parse_args()
@@ -142,19 +151,22 @@ def main() -> None:
         f'{"checkpoint " + args.checkpoint if args.checkpoint else "vox-256, random weights"}, '
         f'{size}x{size}', flush=True)
   rows = []
+  device = official_device(args.official_device)
   for batch_size in batch_sizes:
     num_frames = max(args.frames, batch_size)
     num_frames -= num_frames % batch_size
     rows.append(measure_batch(animator, size, batch_size, num_frames, args.repeats, args.rounds,
-                              args.official))
+                              args.official, device))
     print(format_row(rows[-1]), flush=True)
-  result = {'benchmark': 'animate', 'image_size': size,
-            'device': f'{jax.device_count()} x {jax.devices()[0].device_kind}',
-            'machine': side_by_side.machine(), 'load_averages_before': load_before, 'rows': rows}
+    result = {'benchmark': 'animate', 'image_size': size,
+              'device': f'{jax.device_count()} x {jax.devices()[0].device_kind}',
+              'official_device': device if args.official else None,
+              'machine': side_by_side.machine(), 'load_averages_before': load_before,
+              'rows': rows}
+    if args.json_out:  # after every batch size, so that a stopped run keeps what it measured
+      pathlib.Path(args.json_out).write_text(json.dumps(result, indent=1) + '\n')
   print(f'machine: {result["machine"]["cpu"]}; load averages before {load_before}, after '
         f'{result["machine"]["load_averages"]}')
-  if args.json_out:
-    pathlib.Path(args.json_out).write_text(json.dumps(result, indent=1) + '\n')
 
 
 if __name__ == '__main__':
