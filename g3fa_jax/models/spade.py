@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 from flax import linen as nn
+from jax import lax
 
 from g3fa_jax.models.blocks import Conv
 from g3fa_jax.models.blocks import torch_uniform_init
@@ -24,6 +25,17 @@ def instance_norm(x: jnp.ndarray, epsilon: float = 1e-5) -> jnp.ndarray:
   mean = jnp.mean(x, axis=(1, 2), keepdims=True)
   var = jnp.mean(jnp.square(x - mean), axis=(1, 2), keepdims=True)
   return (x - mean) * jnp.reciprocal(jnp.sqrt(var + epsilon))
+
+
+class ConvVariables(nn.Module):
+  """The variables of `Conv(features, 3, 1)` (`kernel` (3, 3, in, out), `bias`), not applied."""
+  features: int
+
+  @nn.compact
+  def __call__(self, in_features: int) -> tuple[jnp.ndarray, jnp.ndarray]:
+    init = torch_uniform_init(in_features * 9)
+    return (self.param('kernel', init, (3, 3, in_features, self.features), jnp.float32),
+            self.param('bias', init, (self.features,), jnp.float32))
 
 
 class NearestUpConv3x3(nn.Module):
@@ -53,9 +65,15 @@ class SPADELayer(nn.Module):
     normalized = instance_norm(x)
     actv = nn.relu(NearestUpConv3x3(self.hidden_channel, name='mlp_shared_0')(
         modulation, x.shape[1:3]))
-    gamma = Conv(x.shape[-1], 3, 1, name='mlp_gamma')(actv)
-    beta = Conv(x.shape[-1], 3, 1, name='mlp_beta')(actv)
-    return normalized * (1 + gamma) + beta
+    c = x.shape[-1]
+    gamma_kernel, gamma_bias = ConvVariables(c, name='mlp_gamma')(actv.shape[-1])
+    beta_kernel, beta_bias = ConvVariables(c, name='mlp_beta')(actv.shape[-1])
+    # gamma and beta read the same input: one convolution with both kernels side by side.
+    both = lax.conv_general_dilated(
+        actv, jnp.concatenate([gamma_kernel, beta_kernel], -1).astype(actv.dtype), (1, 1),
+        [(1, 1), (1, 1)], dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    both = both + jnp.concatenate([gamma_bias, beta_bias]).astype(actv.dtype)
+    return normalized * (1 + both[..., :c]) + both[..., c:]
 
 
 class SPADEBlock(nn.Module):
