@@ -333,3 +333,26 @@ def test_conv3d_as_2d_equals_the_3d_convolution(kernel_size, padding):
   theirs = jax.grad(loss(direct), (0, 1))(x, kernel)
   for a, b in zip(ours, theirs):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_the_fast_forms_keep_examples_apart():
+  """Each example of a batch gets what it gets alone (the reshapes that fold depth or spatial
+  axes into rows never mix examples)."""
+  from g3fa_jax.models.blocks import Dense, conv3d_as_2d
+  from g3fa_jax.ops.upsampled_conv import nearest_upsampled_conv3x3
+  rng = np.random.default_rng(1)
+  x2d = jnp.asarray(rng.normal(size=(3, 5, 4, 3)), jnp.float32)
+  x3d = jnp.asarray(rng.normal(size=(3, 4, 5, 6, 3)), jnp.float32)
+  dense = Dense(4)
+  dense_vars = dense.init(jax.random.PRNGKey(0), x3d)
+  kernel2d = jnp.asarray(rng.normal(size=(3, 3, 3, 6)), jnp.float32)
+  kernel3d = jnp.asarray(rng.normal(size=(3, 3, 3, 3, 4)), jnp.float32)
+  ops = {
+      'upsampled_conv': (lambda x: nearest_upsampled_conv3x3(x, kernel2d, 2), x2d),
+      'conv3d_as_2d': (lambda x: conv3d_as_2d(x, kernel3d, (1, 1, 1)), x3d),
+      'dense': (lambda x: dense.apply(dense_vars, x), x3d),
+  }
+  for name, (fn, x) in ops.items():
+    together = fn(x)
+    alone = jnp.concatenate([fn(x[i:i + 1]) for i in range(x.shape[0])])
+    np.testing.assert_allclose(together, alone, rtol=1e-5, atol=1e-5, err_msg=name)
