@@ -280,3 +280,79 @@ def test_grid_sample_matches_torch_values_and_gradients(padding_mode):
   np.testing.assert_allclose(np.asarray(grad_x), xt.grad.numpy().transpose(0, 2, 3, 1),
                              atol=1e-5)
   np.testing.assert_allclose(np.asarray(grad_g), gt.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('factor', [1, 2, 3, 4])
+def test_nearest_upsampled_conv3x3_equals_conv_of_the_upsampled_map(factor):
+  from jax import lax
+  from g3fa_jax.ops.upsampled_conv import nearest_upsampled_conv3x3
+  from g3fa_jax.ops.resize import resize_nearest
+  rng = np.random.default_rng(factor)
+  x = jnp.asarray(rng.normal(size=(2, 5, 4, 3)), jnp.float32)
+  kernel = jnp.asarray(rng.normal(size=(3, 3, 3, 6)), jnp.float32)
+
+  def direct(x, kernel):
+    big = resize_nearest(x, (5 * factor, 4 * factor))
+    return lax.conv_general_dilated(big, kernel, (1, 1), [(1, 1), (1, 1)],
+                                    dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+
+  np.testing.assert_allclose(nearest_upsampled_conv3x3(x, kernel, factor), direct(x, kernel),
+                             rtol=1e-5, atol=1e-5)
+  loss = lambda f: lambda x, k: jnp.sum(jnp.sin(f(x, k)))
+  ours = jax.grad(loss(lambda x, k: nearest_upsampled_conv3x3(x, k, factor)), (0, 1))(x, kernel)
+  theirs = jax.grad(loss(direct), (0, 1))(x, kernel)
+  for a, b in zip(ours, theirs):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_nearest_upsampled_conv3x3_rejects_a_wrong_kernel():
+  from g3fa_jax.ops.upsampled_conv import integer_factor, nearest_upsampled_conv3x3
+  with pytest.raises(ValueError, match='kernel'):
+    nearest_upsampled_conv3x3(jnp.zeros((1, 4, 4, 3)), jnp.zeros((3, 3, 2, 1)), 2)
+  assert integer_factor((64, 64), (256, 256)) == 4
+  assert integer_factor((64, 64), (96, 96)) is None
+  assert integer_factor((64, 32), (128, 128)) is None
+
+
+@pytest.mark.parametrize('kernel_size,padding', [((3, 3, 3), (1, 1, 1)), ((3, 1, 2), (0, 0, 1))])
+def test_conv3d_as_2d_equals_the_3d_convolution(kernel_size, padding):
+  from jax import lax
+  from g3fa_jax.models.blocks import conv3d_as_2d
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.normal(size=(2, 5, 6, 7, 3)), jnp.float32)
+  kernel = jnp.asarray(rng.normal(size=kernel_size + (3, 4)), jnp.float32)
+
+  def direct(x, kernel):
+    return lax.conv_general_dilated(x, kernel, (1, 1, 1), [(p, p) for p in padding],
+                                    dimension_numbers=('NDHWC', 'DHWIO', 'NDHWC'))
+
+  np.testing.assert_allclose(conv3d_as_2d(x, kernel, padding), direct(x, kernel), rtol=1e-5,
+                             atol=1e-5)
+  loss = lambda f: lambda x, k: jnp.sum(jnp.sin(f(x, k)))
+  ours = jax.grad(loss(lambda x, k: conv3d_as_2d(x, k, padding)), (0, 1))(x, kernel)
+  theirs = jax.grad(loss(direct), (0, 1))(x, kernel)
+  for a, b in zip(ours, theirs):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_the_fast_forms_keep_examples_apart():
+  """Each example of a batch gets what it gets alone (the reshapes that fold depth or spatial
+  axes into rows never mix examples)."""
+  from g3fa_jax.models.blocks import Dense, conv3d_as_2d
+  from g3fa_jax.ops.upsampled_conv import nearest_upsampled_conv3x3
+  rng = np.random.default_rng(1)
+  x2d = jnp.asarray(rng.normal(size=(3, 5, 4, 3)), jnp.float32)
+  x3d = jnp.asarray(rng.normal(size=(3, 4, 5, 6, 3)), jnp.float32)
+  dense = Dense(4)
+  dense_vars = dense.init(jax.random.PRNGKey(0), x3d)
+  kernel2d = jnp.asarray(rng.normal(size=(3, 3, 3, 6)), jnp.float32)
+  kernel3d = jnp.asarray(rng.normal(size=(3, 3, 3, 3, 4)), jnp.float32)
+  ops = {
+      'upsampled_conv': (lambda x: nearest_upsampled_conv3x3(x, kernel2d, 2), x2d),
+      'conv3d_as_2d': (lambda x: conv3d_as_2d(x, kernel3d, (1, 1, 1)), x3d),
+      'dense': (lambda x: dense.apply(dense_vars, x), x3d),
+  }
+  for name, (fn, x) in ops.items():
+    together = fn(x)
+    alone = jnp.concatenate([fn(x[i:i + 1]) for i in range(x.shape[0])])
+    np.testing.assert_allclose(together, alone, rtol=1e-5, atol=1e-5, err_msg=name)

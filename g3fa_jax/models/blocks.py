@@ -52,12 +52,36 @@ class Conv(nn.Module):
                         ks + (in_features, self.features), jnp.float32)
     bias = self.param('bias', self.bias_init or torch_uniform_init(fan_in), (self.features,),
                       jnp.float32)
-    spatial = 'DHW'[-nd:]
-    dn = lax.conv_dimension_numbers(x.shape, kernel.shape,
-                                    (f'N{spatial}C', f'{spatial}IO', f'N{spatial}C'))
-    y = lax.conv_general_dilated(x, kernel.astype(x.dtype), (1,) * nd, [(p, p) for p in pad],
-                                 dimension_numbers=dn)
+    if nd == 3:
+      y = conv3d_as_2d(x, kernel.astype(x.dtype), pad)
+    else:
+      spatial = 'DHW'[-nd:]
+      dn = lax.conv_dimension_numbers(x.shape, kernel.shape,
+                                      (f'N{spatial}C', f'{spatial}IO', f'N{spatial}C'))
+      y = lax.conv_general_dilated(x, kernel.astype(x.dtype), (1,) * nd, [(p, p) for p in pad],
+                                   dimension_numbers=dn)
     return y + bias.astype(x.dtype)
+
+
+def conv3d_as_2d(x: jnp.ndarray, kernel: jnp.ndarray, padding: Sequence[int]) -> jnp.ndarray:
+  """Stride-1 3D convolution (NDHWC, DHWIO kernel, symmetric zero padding) as one 2D convolution.
+
+  The kd depth-shifted copies of x are stacked along the channels and depth is folded into the
+  batch, so the 3D kernel becomes a (kh, kw, kd * C_in, C_out) 2D kernel. Same result up to float
+  rounding; XLA:CPU runs 2D convolutions far faster than 3D ones (the volume renderer's 3x3x3
+  convolutions over 8 floors were about 4x slower forward and backward).
+  """
+  kd, kh, kw, cin, cout = kernel.shape
+  pd, ph, pw = padding
+  b, d = x.shape[0], x.shape[1]
+  padded = jnp.pad(x, ((0, 0), (pd, pd), (0, 0), (0, 0), (0, 0)))
+  out_d = d + 2 * pd - kd + 1
+  stacked = jnp.concatenate([padded[:, i:i + out_d] for i in range(kd)], axis=-1)
+  stacked = stacked.reshape((b * out_d,) + stacked.shape[2:])
+  kernel_2d = jnp.transpose(kernel, (1, 2, 0, 3, 4)).reshape(kh, kw, kd * cin, cout)
+  y = lax.conv_general_dilated(stacked, kernel_2d, (1, 1), [(ph, ph), (pw, pw)],
+                               dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+  return y.reshape((b, out_d) + y.shape[1:])
 
 
 class Dense(nn.Module):
@@ -69,7 +93,10 @@ class Dense(nn.Module):
     init = torch_uniform_init(x.shape[-1])
     kernel = self.param('kernel', init, (x.shape[-1], self.features), jnp.float32)
     bias = self.param('bias', init, (self.features,), jnp.float32)
-    return jnp.dot(x, kernel.astype(x.dtype)) + bias.astype(x.dtype)
+    # As one 2D matmul: XLA:CPU handles a (rows, in) x (in, out) dot better than a batched one.
+    flat = x.reshape(-1, x.shape[-1])
+    y = jnp.dot(flat, kernel.astype(x.dtype)) + bias.astype(x.dtype)
+    return y.reshape(x.shape[:-1] + (self.features,))
 
 
 def avg_pool2(x: jnp.ndarray) -> jnp.ndarray:

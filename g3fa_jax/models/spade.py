@@ -1,12 +1,23 @@
-"""SPADE decoder of the G3FA/FNeVR generator (spatially-adaptive denormalisation)."""
+"""SPADE decoder of the G3FA/FNeVR generator (spatially-adaptive denormalisation).
+
+Each SPADE layer's shared convolution reads the segmentation map nearest-upsampled to the layer's
+size (x2 and x4 in the decoder). `NearestUpConv3x3` computes that convolution on the small map
+directly (`g3fa_jax.ops.upsampled_conv`): the same function (up to float rounding), 2.25x (x2) and
+4x (x4) fewer multiply-adds, no upsampled copy and no gather in the backward pass; it is most of
+the decoder's cost on CPUs.
+"""
 
 from __future__ import annotations
 
+
 import jax.numpy as jnp
 from flax import linen as nn
+from jax import lax
 
 from g3fa_jax.models.blocks import Conv
+from g3fa_jax.models.blocks import torch_uniform_init
 from g3fa_jax.ops.resize import resize_bilinear, resize_nearest
+from g3fa_jax.ops.upsampled_conv import integer_factor, nearest_upsampled_conv3x3
 
 
 def instance_norm(x: jnp.ndarray, epsilon: float = 1e-5) -> jnp.ndarray:
@@ -16,6 +27,35 @@ def instance_norm(x: jnp.ndarray, epsilon: float = 1e-5) -> jnp.ndarray:
   return (x - mean) * jnp.reciprocal(jnp.sqrt(var + epsilon))
 
 
+class ConvVariables(nn.Module):
+  """The variables of `Conv(features, 3, 1)` (`kernel` (3, 3, in, out), `bias`), not applied."""
+  features: int
+
+  @nn.compact
+  def __call__(self, in_features: int) -> tuple[jnp.ndarray, jnp.ndarray]:
+    init = torch_uniform_init(in_features * 9)
+    return (self.param('kernel', init, (3, 3, in_features, self.features), jnp.float32),
+            self.param('bias', init, (self.features,), jnp.float32))
+
+
+class NearestUpConv3x3(nn.Module):
+  """`Conv(features, 3, 1)` applied to `resize_nearest(x, size)`, with the same variables
+  (`kernel` (3, 3, in, out), `bias`); computed at x's size when `size` is an integer multiple."""
+  features: int
+
+  @nn.compact
+  def __call__(self, x: jnp.ndarray, size: tuple[int, int]) -> jnp.ndarray:
+    in_features = x.shape[-1]
+    init = torch_uniform_init(in_features * 9)
+    kernel = self.param('kernel', init, (3, 3, in_features, self.features), jnp.float32)
+    bias = self.param('bias', init, (self.features,), jnp.float32)
+    factor = integer_factor(x.shape[1:3], size)
+    if factor is None:
+      x = resize_nearest(x, size)
+      factor = 1
+    return nearest_upsampled_conv3x3(x, kernel, factor) + bias.astype(x.dtype)
+
+
 class SPADELayer(nn.Module):
   """x * (1 + gamma(seg)) + beta(seg) on the instance-normalised x; seg resized (nearest) to x."""
   hidden_channel: int = 128
@@ -23,11 +63,17 @@ class SPADELayer(nn.Module):
   @nn.compact
   def __call__(self, x: jnp.ndarray, modulation: jnp.ndarray) -> jnp.ndarray:
     normalized = instance_norm(x)
-    modulation = resize_nearest(modulation, x.shape[1:3])
-    actv = nn.relu(Conv(self.hidden_channel, 3, 1, name='mlp_shared_0')(modulation))
-    gamma = Conv(x.shape[-1], 3, 1, name='mlp_gamma')(actv)
-    beta = Conv(x.shape[-1], 3, 1, name='mlp_beta')(actv)
-    return normalized * (1 + gamma) + beta
+    actv = nn.relu(NearestUpConv3x3(self.hidden_channel, name='mlp_shared_0')(
+        modulation, x.shape[1:3]))
+    c = x.shape[-1]
+    gamma_kernel, gamma_bias = ConvVariables(c, name='mlp_gamma')(actv.shape[-1])
+    beta_kernel, beta_bias = ConvVariables(c, name='mlp_beta')(actv.shape[-1])
+    # gamma and beta read the same input: one convolution with both kernels side by side.
+    both = lax.conv_general_dilated(
+        actv, jnp.concatenate([gamma_kernel, beta_kernel], -1).astype(actv.dtype), (1, 1),
+        [(1, 1), (1, 1)], dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    both = both + jnp.concatenate([gamma_bias, beta_bias]).astype(actv.dtype)
+    return normalized * (1 + both[..., :c]) + both[..., c:]
 
 
 class SPADEBlock(nn.Module):
