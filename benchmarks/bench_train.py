@@ -116,7 +116,8 @@ def main(argv) -> None:
       donate_argnums=(0,))
 
   start = time.perf_counter()
-  compiled = step.lower(state, batch, frozen).compile()
+  lowered = step.lower(state, batch, frozen)
+  compiled = lowered.compile()
   compile_s = time.perf_counter() - start
   holder = {'state': state, 'metrics': None, 'warm': False}
 
@@ -160,7 +161,8 @@ def main(argv) -> None:
       'load_averages_before': load_before,
   }
   result.update(device_figures.accelerator_figures(
-      compiled, median, jax.devices(), config.train.compute_dtype, _PEAK_TFLOPS.value))
+      compiled, median, jax.devices(), config.train.compute_dtype, _PEAK_TFLOPS.value,
+      lowered=lowered))
   result['xla_flags'] = os.environ.get('XLA_FLAGS', '')
   official = side_by_side.official_summary(official_runs)
   if official is not None:

@@ -53,6 +53,35 @@ def test_flops_from_cost_analysis_reads_dicts_and_lists():
   assert device_figures.flops_from_cost_analysis({'flops': -1.0}) is None
 
 
+def test_step_flops_counts_a_convolution_from_the_lowered_program():
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  conv = jax.jit(lambda x, w: jax.lax.conv_general_dilated(
+      x, w, (1, 1), 'VALID', dimension_numbers=('NHWC', 'HWIO', 'NHWC')))
+  lowered = conv.lower(jnp.ones((1, 8, 8, 3)), jnp.ones((3, 3, 3, 4)))
+  macs = 6 * 6 * 4 * 3 * 9  # output pixels x output channels x input channels x taps
+  assert device_figures.step_flops_per_device(lowered, None, 1) == pytest.approx(2 * macs)
+  assert device_figures.step_flops_per_device(lowered, None, 4) == pytest.approx(2 * macs / 4)
+
+
+def test_step_flops_fall_back_to_the_compiled_program():
+  class Program:
+    def __init__(self, cost):
+      self.cost = cost
+
+    def cost_analysis(self):
+      if self.cost is None:
+        raise NotImplementedError
+      return self.cost
+  assert device_figures.step_flops_per_device(None, Program({'flops': 5.0}), 2) == 5.0
+  assert device_figures.step_flops_per_device(Program(None), Program({'flops': 5.0}), 2) == 5.0
+  assert device_figures.step_flops_per_device(Program({'flops': 8.0}), Program({'flops': 1.0}),
+                                              2) == 4.0
+  figures = device_figures.accelerator_figures(Program({'flops': 1.0}), 1.0, [], 'float32',
+                                               peak_tflops=1.0, lowered=Program({'flops': 2e12}))
+  assert figures['flops_source'] == 'lowered' and figures['mfu'] == pytest.approx(2.0)
+
+
 def test_peak_flops_by_device_kind_and_dtype():
   assert device_figures.peak_flops_per_s('NVIDIA H200', 'bfloat16') == pytest.approx(989.4e12)
   assert device_figures.peak_flops_per_s('NVIDIA H100 PCIe', 'bfloat16') == pytest.approx(756e12)
@@ -75,7 +104,8 @@ def test_accelerator_figures_from_a_fake_compiled_step():
 def test_accelerator_figures_without_stats_or_cost_are_none():
   figures = device_figures.accelerator_figures(FakeCompiled(RuntimeError('no cost')), 1.0,
                                                [FakeDevice('cpu', None)], 'float32')
-  assert figures == {'flops_per_step_per_device': None, 'peak_tflops': None, 'mfu': None,
+  assert figures == {'flops_per_step_per_device': None, 'flops_source': None, 'peak_tflops': None,
+                     'mfu': None,
                      'peak_device_memory_mib': None}
   given = device_figures.accelerator_figures(FakeCompiled({'flops': 2e12}), 2.0,
                                              [FakeDevice('cpu', None)], 'float32',
