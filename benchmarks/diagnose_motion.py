@@ -5,6 +5,11 @@
   # learning super-resolution); the source warped by an identity motion field at the dense-motion
   # resolution, with the official align_corners=False warps and with warp_align_corners.
   python benchmarks/diagnose_motion.py --workdir=runs/diag --check=floors
+  # What a warp can reach on the held-out pairs: the source warped by the GROUND-TRUTH motion
+  # (from the synthetic depth and head poses, g3fa_jax.synthetic.flow) at the dense motion's
+  # resolution and at full resolution, and by a free-form motion field at the dense motion's
+  # resolution fitted to each pair (it sees the driving frame: a bound, not a method).
+  python benchmarks/diagnose_motion.py --workdir=runs/diag --check=oracle
   # Keypoint detector + dense motion alone, trained on the L1 between the warped source and the
   # driving frame (+ the equivariance losses with --equivariance=10): does the warp beat copying?
   python benchmarks/diagnose_motion.py --workdir=runs/diag --check=motion --steps=600 --every=200
@@ -24,7 +29,9 @@ from ml_collections import config_flags
 _CONFIG = config_flags.DEFINE_config_file('config', 'configs/synthetic.py', 'Synthetic job config.',
                                           lock_config=False)
 _WORKDIR = flags.DEFINE_string('workdir', 'runs/diagnose', 'The synthetic clips go here.')
-_CHECK = flags.DEFINE_enum('check', 'floors', ['floors', 'motion'], 'Which figures.')
+_CHECK = flags.DEFINE_enum('check', 'floors', ['floors', 'motion', 'oracle'], 'Which figures.')
+_FIT_STEPS = flags.DEFINE_integer('fit_steps', 300, 'Adam steps of the free-form warp fitted to '
+                                  'each held-out pair (--check=oracle).')
 _STEPS = flags.DEFINE_integer('steps', 600, "Training steps of --check=motion.")
 _EVERY = flags.DEFINE_integer('every', 200, 'Report every this many steps.')
 _LR = flags.DEFINE_float('lr', 1e-3, 'Adam learning rate of --check=motion.')
@@ -64,6 +71,68 @@ def floors(config) -> None:
   for align in (False, True):
     print(f'held-out L1, the source warped by zero motion on a {size}x{size} field, '
           f'align_corners={align}: {heldout(lambda s, d, a=align: identity_warp(s, size, a)):.4f}')
+
+
+def oracle(config) -> None:
+  """Held-out L1 of the source warped by the ground-truth motion and by a fitted free-form one."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import optax  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.demo import job  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.models.generator import deform_input  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.synthetic import dataset  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.synthetic import flow  # pylint: disable=g-import-not-at-top
+
+  size = int(config.image_size)
+  motion_size = round(size * config.model.generator_params.dense_motion_params.scale_factor)
+  optimizer = optax.adam(0.01)
+
+  @jax.jit
+  def fitted_warp(source, driving):
+    base = jnp.broadcast_to(jnp.asarray(flow.grid_coordinates(motion_size), jnp.float32)[None],
+                            (source.shape[0], motion_size, motion_size, 2))
+
+    def loss(offset):  # L1 over a 4-level pyramid: a wide basin for the motion
+      a, b, total = deform_input(source, base + offset, True), driving, 0.
+      for _ in range(4):
+        total += jnp.mean(jnp.abs(a - b))
+        n, h, w, c = a.shape
+        a = a.reshape(n, h // 2, 2, w // 2, 2, c).mean((2, 4))
+        b = b.reshape(n, h // 2, 2, w // 2, 2, c).mean((2, 4))
+      return total
+
+    def update(_, carry):
+      offset, state = carry
+      updates, state = optimizer.update(jax.grad(loss)(offset), state, offset)
+      return optax.apply_updates(offset, updates), state
+    offset = jnp.zeros_like(base)
+    offset, _ = jax.lax.fori_loop(0, _FIT_STEPS.value, update, (offset, optimizer.init(offset)))
+    return deform_input(source, base + offset, True)
+
+  totals = {'copy': 0., 'truth_motion': 0., 'truth_full': 0., 'fitted': 0.}
+  count = 0
+  for record, driving_idx, source, driving in job.heldout_batches(config, 8):
+    poses = flow.clip_poses(record)
+    depth = dataset.read_geometry(record, driving_idx)[0][..., 0]
+    for key, grid_size in (('truth_motion', motion_size), ('truth_full', size)):
+      grids = np.stack([flow.backward_grid(d, poses, j, 0, grid_size)[0]
+                        for d, j in zip(depth, driving_idx)])
+      warped = np.asarray(deform_input(jnp.asarray(source), jnp.asarray(grids), True))
+      totals[key] += float(np.abs(warped - driving).mean()) * len(driving)
+    totals['fitted'] += float(np.abs(np.asarray(fitted_warp(source, driving)) - driving).mean()
+                              ) * len(driving)
+    totals['copy'] += float(np.abs(source - driving).mean()) * len(driving)
+    count += len(driving)
+  copy = totals['copy'] / count
+  print(f'held-out L1, copying the source frame: {copy:.4f}')
+  for key, text in (('truth_motion', f'warped by the ground-truth motion on a {motion_size}x'
+                                     f'{motion_size} grid'),
+                    ('truth_full', f'warped by the ground-truth motion on a {size}x{size} grid'),
+                    ('fitted', f'warped by a free-form {motion_size}x{motion_size} motion fitted '
+                               f'to each pair ({_FIT_STEPS.value} Adam steps)')):
+    value = totals[key] / count
+    print(f'held-out L1, the source {text}: {value:.4f} ({value / copy:.2f}x copying)')
 
 
 def motion(config) -> None:
@@ -160,7 +229,7 @@ def main(argv) -> None:
   from g3fa_jax.demo import job  # pylint: disable=g-import-not-at-top
   config = job.resolve_paths(_CONFIG.value, _WORKDIR.value)
   job.prepare_data(config)
-  {'floors': floors, 'motion': motion}[_CHECK.value](config)
+  {'floors': floors, 'motion': motion, 'oracle': oracle}[_CHECK.value](config)
 
 
 if __name__ == '__main__':

@@ -22,7 +22,7 @@ import json
 import os
 import pathlib
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import jax
 import jax.numpy as jnp
@@ -239,14 +239,14 @@ def untrained_animator(config: ml_collections.ConfigDict):
   return Animator(config, variables['kp_detector'], variables['generator'])
 
 
-def _heldout_mean_l1(predict: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                     config: ml_collections.ConfigDict, batch_size: int) -> float:
-  """Mean |predict(source, driving) - driving| over test clips: source = the first frame
-  (repeated over the batch), driving = the other frames (or `demo.eval_frames` of them)."""
+def heldout_batches(config: ml_collections.ConfigDict, batch_size: int
+                    ) -> Iterator[tuple[dict[str, Any], list[int], np.ndarray, np.ndarray]]:
+  """The held-out pairs, in batches: (record, driving frame indices, source (b, H, W, 3),
+  driving (b, H, W, 3)) with the test clip's first frame as the source (repeated) and the other
+  frames (or `demo.eval_frames` of them) as driving frames; frames float32 in [0, 1]."""
   clips = _split_source(config, 'test')
   n_clips = int(config.demo.eval_clips) or len(clips)
   max_frames = int(config.demo.eval_frames)
-  total, count = 0., 0
   for c in range(min(n_clips, len(clips))):
     record = clips[c]
     n = record['num_frames']
@@ -257,8 +257,16 @@ def _heldout_mean_l1(predict: Callable[[np.ndarray, np.ndarray], np.ndarray],
     source, driving = frames[:1], frames[1:]
     for b in range(0, len(driving), batch_size):
       d = driving[b:b + batch_size]
-      total += float(np.abs(predict(np.repeat(source, len(d), axis=0), d) - d).mean()) * len(d)
-      count += len(d)
+      yield record, driving_idx[b:b + batch_size], np.repeat(source, len(d), axis=0), d
+
+
+def _heldout_mean_l1(predict: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                     config: ml_collections.ConfigDict, batch_size: int) -> float:
+  """Mean |predict(source, driving) - driving| over the held-out pairs (`heldout_batches`)."""
+  total, count = 0., 0
+  for _, _, source, driving in heldout_batches(config, batch_size):
+    total += float(np.abs(predict(source, driving) - driving).mean()) * len(driving)
+    count += len(driving)
   return total / max(count, 1)
 
 
