@@ -13,6 +13,11 @@
   # Keypoint detector + dense motion alone, trained on the L1 between the warped source and the
   # driving frame (+ the equivariance losses with --equivariance=10): does the warp beat copying?
   python benchmarks/diagnose_motion.py --workdir=runs/diag --check=motion --steps=600 --every=200
+  # The same with the ground-truth motion as a teacher for the first 1000 steps: the dense motion
+  # (--truth_motion) and the keypoints (--truth_keypoints: T_k(kp_driving) = kp_source, so each
+  # keypoint's own motion is right where it sits).
+  python benchmarks/diagnose_motion.py --workdir=runs/diag --check=motion --steps=1500 \
+      --every=250 --truth_motion=10 --truth_keypoints=10 --truth_steps=1000
 
 Uses (and makes when missing) the main job's synthetic clips in WORKDIR/data. Any config field can
 be overridden: --config.model.kp_detector_params.scale_factor=0.5. Prints one line per figure.
@@ -35,6 +40,13 @@ _FIT_STEPS = flags.DEFINE_integer('fit_steps', 300, 'Adam steps of the free-form
 _STEPS = flags.DEFINE_integer('steps', 600, "Training steps of --check=motion.")
 _EVERY = flags.DEFINE_integer('every', 200, 'Report every this many steps.')
 _LR = flags.DEFINE_float('lr', 1e-3, 'Adam learning rate of --check=motion.')
+_TRUTH_MOTION = flags.DEFINE_float('truth_motion', 0., '--check=motion: weight of the L1 between '
+                                   'the dense motion and the ground-truth motion (synthetic).')
+_TRUTH_KEYPOINTS = flags.DEFINE_float('truth_keypoints', 0., '--check=motion: weight of the L1 '
+                                      'between each source keypoint and where the ground-truth '
+                                      'motion takes its driving keypoint.')
+_TRUTH_STEPS = flags.DEFINE_integer('truth_steps', 0, '--check=motion: the ground-truth terms act '
+                                    'in the first this many steps only (0: all).')
 _EQUIVARIANCE = flags.DEFINE_float('equivariance', 10., 'Weight of the two equivariance losses '
                                    '(--check=motion).')
 
@@ -135,6 +147,37 @@ def oracle(config) -> None:
     print(f'held-out L1, the source {text}: {value:.4f} ({value / copy:.2f}x copying)')
 
 
+class TruthPairs:
+  """Random (source, driving) pairs of the training clips with their ground-truth motion
+  (`g3fa_jax.synthetic.flow.backward_grid` at the dense motion's resolution), all in memory."""
+
+  def __init__(self, config, motion_size: int, seed: int = 0):
+    import numpy as np  # pylint: disable=g-import-not-at-top
+    from g3fa_jax.demo import job  # pylint: disable=g-import-not-at-top
+    from g3fa_jax.synthetic import dataset  # pylint: disable=g-import-not-at-top
+    from g3fa_jax.synthetic import flow  # pylint: disable=g-import-not-at-top
+    clips = job._split_source(config, 'train')  # pylint: disable=protected-access
+    records = [clips[i] for i in range(len(clips))]
+    self._frames = [job._decode_frames(r, range(r['num_frames'])) for r in records]  # pylint: disable=protected-access
+    self._depth = [dataset.read_geometry(r)[0][..., 0] for r in records]
+    self._poses = [flow.clip_poses(r) for r in records]
+    self._grid = flow.backward_grid
+    self._motion_size = motion_size
+    self._rng = np.random.default_rng(seed)
+
+  def sample(self, batch_size: int):
+    """(source, driving) (B, S, S, 3) in [0, 1] and the true motion (B, g, g, 2)."""
+    import numpy as np  # pylint: disable=g-import-not-at-top
+    sources, drivings, truths = [], [], []
+    for _ in range(batch_size):
+      c = self._rng.integers(len(self._frames))
+      i, j = self._rng.integers(len(self._frames[c]), size=2)
+      sources.append(self._frames[c][i])
+      drivings.append(self._frames[c][j])
+      truths.append(self._grid(self._depth[c][j], self._poses[c], j, i, self._motion_size)[0])
+    return np.stack(sources), np.stack(drivings), np.stack(truths)
+
+
 def motion(config) -> None:
   """Keypoint detector + dense motion network trained on |warp(source) - driving| alone."""
   import jax  # pylint: disable=g-import-not-at-top
@@ -146,6 +189,7 @@ def motion(config) -> None:
   from g3fa_jax.models import networks  # pylint: disable=g-import-not-at-top
   from g3fa_jax.models.dense_motion import DenseMotionNetwork  # pylint: disable=g-import-not-at-top
   from g3fa_jax.models.generator import deform_input  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.ops.grid_sample import grid_sample  # pylint: disable=g-import-not-at-top
   from g3fa_jax.train import input_pipeline  # pylint: disable=g-import-not-at-top
 
   generator_params = config.model.generator_params
@@ -174,12 +218,20 @@ def motion(config) -> None:
                                 source, kp_driving, kp_source, train=train,
                                 mutable=['batch_stats'])
     warped = deform_input(source, out['deformation'], align)
-    return warped, kp_driving, {'kp': s['batch_stats'], 'motion': m['batch_stats']}, out['mask']
+    return warped, kp_driving, {'kp': s['batch_stats'], 'motion': m['batch_stats']}, out
 
-  def loss_fn(params, stats, source, driving, rng):
-    warped, kp_driving, stats, _ = warp(params, stats, source, driving, True)
+  def loss_fn(params, stats, source, driving, truth, truth_on, rng):
+    warped, kp_driving, stats, out = warp(params, stats, source, driving, True)
     warp_l1 = jnp.mean(jnp.abs(warped - driving))
     loss = warp_l1
+    if _TRUTH_MOTION.value:
+      loss += truth_on * _TRUTH_MOTION.value * jnp.mean(jnp.abs(out['deformation'] - truth))
+    if _TRUTH_KEYPOINTS.value:
+      kp_source = kp_detector.apply({'params': params['kp'], 'batch_stats': stats['kp']}, source,
+                                    train=True, mutable=['batch_stats'])[0]['value']
+      # Where the true motion says the driving keypoints are in the source frame.
+      target = grid_sample(truth, kp_driving['value'][:, :, None, :], align_corners=True)[:, :, 0]
+      loss += truth_on * _TRUTH_KEYPOINTS.value * jnp.mean(jnp.abs(kp_source - target))
     if _EQUIVARIANCE.value:
       tps = losses.sample_tps(rng, source.shape[0], **transform_params)
       transformed, s = kp_detector.apply(
@@ -193,29 +245,42 @@ def motion(config) -> None:
     return loss, (stats, warp_l1)
 
   @jax.jit
-  def step(params, stats, opt_state, source, driving, rng):
+  def step(params, stats, opt_state, source, driving, truth, truth_on, rng):
     (_, (stats, warp_l1)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        params, stats, source, driving, rng)
+        params, stats, source, driving, truth, truth_on, rng)
     updates, opt_state = optimizer.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), stats, opt_state, warp_l1
 
   evaluate = jax.jit(lambda p, s, a, b: warp(p, s, a, b, False)[0])
-  background_weight = jax.jit(lambda p, s, a, b: jnp.mean(warp(p, s, a, b, False)[3][..., 0]))
-  train_input = input_pipeline.make_train_input(config, int(config.batch_size))
-  bad_records = input_pipeline.BadRecordMonitor(max_fraction=1.0)
+  background_weight = jax.jit(
+      lambda p, s, a, b: jnp.mean(warp(p, s, a, b, False)[3]['mask'][..., 0]))
+  batch_size = int(config.batch_size)
+  motion_size = round(config.image_size * generator_params.dense_motion_params.scale_factor)
+  if _TRUTH_MOTION.value or _TRUTH_KEYPOINTS.value:
+    pairs = TruthPairs(config, motion_size)
+    next_batch = lambda: pairs.sample(batch_size)
+  else:
+    train_input = input_pipeline.make_train_input(config, batch_size)
+    bad_records = input_pipeline.BadRecordMonitor(max_fraction=1.0)
+    no_truth = np.zeros((batch_size, motion_size, motion_size, 2), np.float32)
+
+    def next_batch():
+      batch = bad_records.take(dict(next(train_input.iterator)))
+      return batch['source'], batch['driving'], no_truth
   baseline = job.source_copy_l1(config)
   print(f'held-out L1 of copying the source frame: {baseline:.4f}', flush=True)
   start, history = time.time(), []
   for i in range(1, _STEPS.value + 1):
-    batch = bad_records.take(dict(next(train_input.iterator)))
-    params, stats, opt_state, warp_l1 = step(params, stats, opt_state, batch['source'],
-                                             batch['driving'], jax.random.PRNGKey(i))
+    source, driving, truth = next_batch()
+    truth_on = float(_TRUTH_STEPS.value == 0 or i <= _TRUTH_STEPS.value)
+    params, stats, opt_state, warp_l1 = step(params, stats, opt_state, source, driving, truth,
+                                             truth_on, jax.random.PRNGKey(i))
     history.append(float(warp_l1))
     if i % _EVERY.value == 0 or i == _STEPS.value:
       heldout = job._heldout_mean_l1(  # pylint: disable=protected-access
           lambda s, d: np.asarray(evaluate(params, stats, s, d)), config, 8)
       # The mask's mean weight on the zero-motion channel (1: the warp ignores the keypoints).
-      weight = float(background_weight(params, stats, batch['source'], batch['driving']))
+      weight = float(background_weight(params, stats, source, driving))
       print(f'step {i} ({time.time() - start:.0f} s): warped-source L1 train '
             f'{np.mean(history[-_EVERY.value:]):.4f}, held-out {heldout:.4f} '
             f'({heldout / baseline:.2f}x copying); mask weight on zero motion {weight:.3f}',
