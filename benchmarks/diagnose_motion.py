@@ -13,6 +13,9 @@
   # Keypoint detector + dense motion alone, trained on the L1 between the warped source and the
   # driving frame (+ the equivariance losses with --equivariance=10): does the warp beat copying?
   python benchmarks/diagnose_motion.py --workdir=runs/diag --check=motion --steps=600 --every=200
+  # The zero-motion channel withheld for the first 1500 steps (train.zero_motion_warmup_steps):
+  python benchmarks/diagnose_motion.py --workdir=runs/diag --check=motion --steps=3000 \
+      --every=250 --zero_motion_warmup=1500
   # The same with the ground-truth motion as a teacher for the first 1000 steps: the dense motion
   # (--truth_motion) and the keypoints (--truth_keypoints: T_k(kp_driving) = kp_source, so each
   # keypoint's own motion is right where it sits).
@@ -47,6 +50,9 @@ _TRUTH_KEYPOINTS = flags.DEFINE_float('truth_keypoints', 0., '--check=motion: we
                                       'motion takes its driving keypoint.')
 _TRUTH_STEPS = flags.DEFINE_integer('truth_steps', 0, '--check=motion: the ground-truth terms act '
                                     'in the first this many steps only (0: all).')
+_ZERO_MOTION_WARMUP = flags.DEFINE_integer(
+    'zero_motion_warmup', 0, '--check=motion: the dense motion\'s zero-motion channel is withheld '
+    'for this many first steps (train.zero_motion_warmup_steps).')
 _EQUIVARIANCE = flags.DEFINE_float('equivariance', 10., 'Weight of the two equivariance losses '
                                    '(--check=motion).')
 
@@ -179,112 +185,45 @@ class TruthPairs:
 
 
 def motion(config) -> None:
-  """Keypoint detector + dense motion network trained on |warp(source) - driving| alone."""
-  import jax  # pylint: disable=g-import-not-at-top
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  """Keypoint detector + dense motion network trained on |warp(source) - driving| alone
+  (`g3fa_jax.demo.motion_warmup.MotionTrainer`), held-out figures every --every steps."""
   import numpy as np  # pylint: disable=g-import-not-at-top
-  import optax  # pylint: disable=g-import-not-at-top
-  from g3fa_jax import losses  # pylint: disable=g-import-not-at-top
   from g3fa_jax.demo import job  # pylint: disable=g-import-not-at-top
-  from g3fa_jax.models import networks  # pylint: disable=g-import-not-at-top
-  from g3fa_jax.models.dense_motion import DenseMotionNetwork  # pylint: disable=g-import-not-at-top
-  from g3fa_jax.models.generator import deform_input  # pylint: disable=g-import-not-at-top
-  from g3fa_jax.ops.grid_sample import grid_sample  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.demo import motion_warmup  # pylint: disable=g-import-not-at-top
   from g3fa_jax.train import input_pipeline  # pylint: disable=g-import-not-at-top
 
-  generator_params = config.model.generator_params
-  align = bool(generator_params.warp_align_corners)
-  kp_detector = networks.build_network('kp_detector', config)
-  dense_motion = DenseMotionNetwork(
-      num_kp=config.model.common_params.num_kp, num_channels=3, align_corners=align,
-      **dict(generator_params.dense_motion_params))
-  image = jnp.zeros((1, config.image_size, config.image_size, 3))
-  kp_variables = networks.init_variables('kp_detector', config, jax.random.PRNGKey(1))
-  kp = kp_detector.apply(kp_variables, image, train=False)
-  motion_variables = dense_motion.init(jax.random.PRNGKey(2), image, kp, kp, train=False)
-  params = {'kp': kp_variables['params'], 'motion': motion_variables['params']}
-  stats = {'kp': kp_variables.get('batch_stats', {}),
-           'motion': motion_variables.get('batch_stats', {})}
-  optimizer = optax.adam(_LR.value, b1=0.9)
-  opt_state = optimizer.init(params)
-  transform_params = dict(config.train.transform_params)
-
-  def warp(params, stats, source, driving, train):
-    kp_source, s = kp_detector.apply({'params': params['kp'], 'batch_stats': stats['kp']}, source,
-                                     train=train, mutable=['batch_stats'])
-    kp_driving, s = kp_detector.apply({'params': params['kp'], **s}, driving, train=train,
-                                      mutable=['batch_stats'])
-    out, m = dense_motion.apply({'params': params['motion'], 'batch_stats': stats['motion']},
-                                source, kp_driving, kp_source, train=train,
-                                mutable=['batch_stats'])
-    warped = deform_input(source, out['deformation'], align)
-    return warped, kp_driving, {'kp': s['batch_stats'], 'motion': m['batch_stats']}, out
-
-  def loss_fn(params, stats, source, driving, truth, truth_on, rng):
-    warped, kp_driving, stats, out = warp(params, stats, source, driving, True)
-    warp_l1 = jnp.mean(jnp.abs(warped - driving))
-    loss = warp_l1
-    if _TRUTH_MOTION.value:
-      loss += truth_on * _TRUTH_MOTION.value * jnp.mean(jnp.abs(out['deformation'] - truth))
-    if _TRUTH_KEYPOINTS.value:
-      kp_source = kp_detector.apply({'params': params['kp'], 'batch_stats': stats['kp']}, source,
-                                    train=True, mutable=['batch_stats'])[0]['value']
-      # Where the true motion says the driving keypoints are in the source frame.
-      target = grid_sample(truth, kp_driving['value'][:, :, None, :], align_corners=True)[:, :, 0]
-      loss += truth_on * _TRUTH_KEYPOINTS.value * jnp.mean(jnp.abs(kp_source - target))
-    if _EQUIVARIANCE.value:
-      tps = losses.sample_tps(rng, source.shape[0], **transform_params)
-      transformed, s = kp_detector.apply(
-          {'params': params['kp'], 'batch_stats': stats['kp']},
-          losses.transform_frame(tps, driving), train=True, mutable=['batch_stats'])
-      stats = {**stats, 'kp': s['batch_stats']}
-      loss += _EQUIVARIANCE.value * (
-          losses.equivariance_value_loss(kp_driving['value'], transformed['value'], tps)
-          + losses.equivariance_jacobian_loss(kp_driving['jacobian'], transformed['value'],
-                                              transformed['jacobian'], tps))
-    return loss, (stats, warp_l1)
-
-  @jax.jit
-  def step(params, stats, opt_state, source, driving, truth, truth_on, rng):
-    (_, (stats, warp_l1)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        params, stats, source, driving, truth, truth_on, rng)
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), stats, opt_state, warp_l1
-
-  evaluate = jax.jit(lambda p, s, a, b: warp(p, s, a, b, False)[0])
-  background_weight = jax.jit(
-      lambda p, s, a, b: jnp.mean(warp(p, s, a, b, False)[3]['mask'][..., 0]))
+  trainer = motion_warmup.MotionTrainer(
+      config, learning_rate=_LR.value, equivariance=_EQUIVARIANCE.value,
+      zero_motion_warmup=_ZERO_MOTION_WARMUP.value, truth_motion=_TRUTH_MOTION.value,
+      truth_keypoints=_TRUTH_KEYPOINTS.value, truth_steps=_TRUTH_STEPS.value)
   batch_size = int(config.batch_size)
-  motion_size = round(config.image_size * generator_params.dense_motion_params.scale_factor)
   if _TRUTH_MOTION.value or _TRUTH_KEYPOINTS.value:
-    pairs = TruthPairs(config, motion_size)
+    pairs = TruthPairs(config, trainer.motion_size)
     next_batch = lambda: pairs.sample(batch_size)
   else:
     train_input = input_pipeline.make_train_input(config, batch_size)
     bad_records = input_pipeline.BadRecordMonitor(max_fraction=1.0)
-    no_truth = np.zeros((batch_size, motion_size, motion_size, 2), np.float32)
 
     def next_batch():
       batch = bad_records.take(dict(next(train_input.iterator)))
-      return batch['source'], batch['driving'], no_truth
+      return batch['source'], batch['driving'], None
   baseline = job.source_copy_l1(config)
   print(f'held-out L1 of copying the source frame: {baseline:.4f}', flush=True)
   start, history = time.time(), []
-  for i in range(1, _STEPS.value + 1):
+  for i in range(_STEPS.value):
     source, driving, truth = next_batch()
-    truth_on = float(_TRUTH_STEPS.value == 0 or i <= _TRUTH_STEPS.value)
-    params, stats, opt_state, warp_l1 = step(params, stats, opt_state, source, driving, truth,
-                                             truth_on, jax.random.PRNGKey(i))
-    history.append(float(warp_l1))
-    if i % _EVERY.value == 0 or i == _STEPS.value:
+    history.append(trainer.step(source, driving, i, truth))
+    if (i + 1) % _EVERY.value == 0 or i + 1 == _STEPS.value:
+      # Both with the step's zero-motion offset: during the warm-up they show what training sees.
       heldout = job._heldout_mean_l1(  # pylint: disable=protected-access
-          lambda s, d: np.asarray(evaluate(params, stats, s, d)), config, 8)
+          lambda a, b, i=i: trainer.warped(a, b, i), config, 8)
       # The mask's mean weight on the zero-motion channel (1: the warp ignores the keypoints).
-      weight = float(background_weight(params, stats, source, driving))
-      print(f'step {i} ({time.time() - start:.0f} s): warped-source L1 train '
-            f'{np.mean(history[-_EVERY.value:]):.4f}, held-out {heldout:.4f} '
+      weight = trainer.zero_motion_weight(source, driving, i)
+      print(f'step {i + 1} ({time.time() - start:.0f} s): warped-source L1 train '
+            f'{np.mean([float(x) for x in history]):.4f}, held-out {heldout:.4f} '
             f'({heldout / baseline:.2f}x copying); mask weight on zero motion {weight:.3f}',
             flush=True)
+      history = []
 
 
 def main(argv) -> None:

@@ -56,6 +56,11 @@ def get_config() -> ml_collections.ConfigDict:
           # generator's 'deformed' output) and the driving frame; trains the motion directly.
           'warped_l1': 0.0,
       },
+      # g3fa-jax option: for this many first steps the dense motion's zero-motion channel gets no
+      # mask weight (its logit -20), so the warp must use the keypoints' motions while they are
+      # still poor; without it the mask's softmax settles on zero motion within tens of steps and
+      # never leaves it on small or synthetic data (README, "Training on the synthetic heads").
+      'zero_motion_warmup_steps': 0,
       # Random thin-plate-spline warp of the equivariance losses.
       'transform_params': {'sigma_affine': 0.05, 'sigma_tps': 0.005, 'points_tps': 5},
       # Image pyramid of the perceptual loss.

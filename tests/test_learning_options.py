@@ -27,6 +27,16 @@ def _synthetic_config():
   return model_config.load_config(str(ROOT / 'configs' / 'synthetic.py'))
 
 
+def _moved_keypoints_and_source(batch: int, shift: float):
+  """Random source keypoints (identity jacobians), the driving ones `shift` away, a 64x64 source."""
+  kp_source = {'value': jax.random.uniform(jax.random.PRNGKey(1), (batch, 15, 2), minval=-.5,
+                                           maxval=.5),
+               'jacobian': jnp.broadcast_to(jnp.eye(2), (batch, 15, 2, 2))}
+  kp_driving = dict(kp_source, value=kp_source['value'] + shift)
+  source = jax.random.uniform(jax.random.PRNGKey(2), (batch, 64, 64, 3))
+  return kp_source, kp_driving, source
+
+
 def test_truncated_vgg19_is_a_prefix_of_the_full_network():
   x = jax.random.uniform(jax.random.PRNGKey(0), (2, 32, 32, 3))
   variables = Vgg19().init(jax.random.PRNGKey(1), x)
@@ -133,11 +143,7 @@ def test_blend_warped_source_mixes_the_warp_and_the_decoder_by_its_mask():
   """blend_mask -> 1 gives the warped source, -> 0 the plain decoder's frame (same weights)."""
   config = _synthetic_config()
   config.model.generator_params.blend_warped_source = True
-  kp_source = {'value': jax.random.uniform(jax.random.PRNGKey(1), (1, 15, 2), minval=-.5,
-                                           maxval=.5),
-               'jacobian': jnp.broadcast_to(jnp.eye(2), (1, 15, 2, 2))}
-  kp_driving = dict(kp_source, value=kp_source['value'] + 0.1)
-  source = jax.random.uniform(jax.random.PRNGKey(2), (1, 64, 64, 3))
+  kp_source, kp_driving, source = _moved_keypoints_and_source(1, 0.1)
   blended = networks.build_generator(config.model)
   variables = blended.init(jax.random.PRNGKey(0), source, kp_source, kp_driving, train=False)
   config.model.generator_params.blend_warped_source = False
@@ -223,3 +229,86 @@ def test_contact_sheet_layout(tmp_path):
   np.testing.assert_allclose(sheet[:8, :8], 0)
   np.testing.assert_allclose(sheet[:8, 12:20], driving[0], atol=1 / 255)
   np.testing.assert_allclose(sheet[12:20, 48:56], generated[9], atol=1 / 255)
+
+
+def test_zero_motion_offset_withholds_the_zero_motion_channel():
+  """Generator(..., zero_motion_logit_offset=-20): no mask weight on zero motion; 0 or None: the
+  official network's output exactly."""
+  config = _synthetic_config()
+  kp_source, kp_driving, source = _moved_keypoints_and_source(2, 0.05)
+  generator = networks.build_generator(config.model)
+  variables = generator.init(jax.random.PRNGKey(0), source, kp_source, kp_driving, train=False)
+  run = lambda offset: generator.apply(variables, source, kp_source, kp_driving, train=False,
+                                       zero_motion_logit_offset=offset)
+  official, zero, held = run(None), run(0.), run(step_lib.ZERO_MOTION_HELD_LOGIT)
+  assert float(official['mask'][..., 0].mean()) > 0.01
+  np.testing.assert_array_equal(np.asarray(zero['prediction']), np.asarray(official['prediction']))
+  assert float(held['mask'][..., 0].max()) < 1e-6
+  np.testing.assert_allclose(np.asarray(held['mask'].sum(-1)), 1., atol=1e-5)
+  assert float(jnp.abs(held['deformation'] - official['deformation']).max()) > 1e-3
+
+
+def test_zero_motion_warmup_schedule():
+  assert step_lib.zero_motion_logit_offset(jnp.int32(5), 0) is None
+  assert float(step_lib.zero_motion_logit_offset(jnp.int32(0), 3)) == step_lib.ZERO_MOTION_HELD_LOGIT
+  assert float(step_lib.zero_motion_logit_offset(jnp.int32(2), 3)) == step_lib.ZERO_MOTION_HELD_LOGIT
+  assert float(step_lib.zero_motion_logit_offset(jnp.int32(3), 3)) == 0.
+  settings = step_lib.StepSettings.from_config(_synthetic_config())
+  assert settings.zero_motion_warmup_steps == _synthetic_config().train.zero_motion_warmup_steps
+
+
+def test_train_step_holds_the_zero_motion_channel_during_the_warmup():
+  """The generator phase passes the schedule to the dense motion: at step 0 of a 5-step warm-up
+  the mask has no weight on zero motion, after it the channel is back."""
+  from g3fa_jax.train import optim  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.train import state as state_lib  # pylint: disable=g-import-not-at-top
+  config = _synthetic_config()
+  config.train.zero_motion_warmup_steps = 5
+  weights = config.train.loss_weights  # the cheapest phase: no GAN, VGG19 or equivariance
+  weights.generator_gan = 0.
+  weights.perceptual = [0.] * len(weights.perceptual)
+  weights.equivariance_value = weights.equivariance_jacobian = 0.
+  nets = step_lib.Networks.from_config(config)
+  settings = step_lib.StepSettings.from_config(config)
+  state = state_lib.init_train_state(config, optim.make_optimizers(config, steps_per_epoch=10),
+                                     jax.random.PRNGKey(0))
+  rng = jax.random.PRNGKey(1)
+  batch = {'source': jax.random.uniform(rng, (2, 64, 64, 3)),
+           'driving': jax.random.uniform(jax.random.PRNGKey(2), (2, 64, 64, 3))}
+  phase = jax.jit(lambda s: step_lib.generator_phase(nets, settings, s, batch, {}, rng)[1][
+      'generated']['mask'][..., 0].max())
+  assert float(phase(state)) < 1e-6
+  assert float(phase(state.replace(step=jnp.int32(5)))) > 1e-3
+
+
+def test_motion_warmup_trains_and_drops_into_a_train_state():
+  """MotionTrainer: two steps change the keypoint detector and the dense motion; into_state puts
+  exactly those variables into a fresh G3FA state, with every shape and the rest unchanged."""
+  from g3fa_jax.demo import motion_warmup  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.train import optim  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.train import state as state_lib  # pylint: disable=g-import-not-at-top
+  config = _synthetic_config()
+  motion = motion_warmup.MotionTrainer(config, zero_motion_warmup=1)
+  before = motion.variables()
+  frames = jax.random.uniform(jax.random.PRNGKey(3), (4, 64, 64, 3))
+  for i in range(2):
+    l1 = motion.step(np.asarray(frames[:2]), np.asarray(frames[2:]), i)
+    assert np.isfinite(float(l1))
+  after = motion.variables()
+  changed = jax.tree_util.tree_map(lambda a, b: bool(np.any(a != b)), before, after)
+  assert any(jax.tree_util.tree_leaves(changed['kp_detector']['params']))
+  assert any(jax.tree_util.tree_leaves(changed['dense_motion_network']['params']))
+  state = state_lib.init_train_state(config, optim.make_optimizers(config, steps_per_epoch=10),
+                                     jax.random.PRNGKey(0))
+  merged = motion_warmup.into_state(state, after)
+  shapes = lambda tree: jax.tree_util.tree_map(lambda x: (x.shape, x.dtype), tree)
+  assert shapes(merged) == shapes(state)
+  np.testing.assert_array_equal(
+      np.asarray(jax.tree_util.tree_leaves(merged.params['kp_detector'])[0]),
+      np.asarray(jax.tree_util.tree_leaves(after['kp_detector']['params'])[0]))
+  for a, b in zip(jax.tree_util.tree_leaves(merged.params['generator']['dense_motion_network']),
+                  jax.tree_util.tree_leaves(after['dense_motion_network']['params'])):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  for a, b in zip(jax.tree_util.tree_leaves(merged.params['generator']['decoder']),
+                  jax.tree_util.tree_leaves(state.params['generator']['decoder'])):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

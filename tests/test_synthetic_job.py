@@ -29,7 +29,8 @@ def tiny_job_config():
   config.train.image_summary_every_steps = 0
   config.synthetic.update(videos=4, frames=4, workers=0)
   config.demo.update(unsup3d_steps=3, unsup3d_batch_size=2, unsup3d_frames_per_clip=2,
-                     eval_clips=1, eval_frames=2, video_frames=3)
+                     eval_clips=1, eval_frames=2, video_frames=3, motion_warmup_steps=4,
+                     motion_warmup_zero_motion_steps=2)
   return config
 
 
@@ -61,6 +62,7 @@ def test_job_writes_every_output(finished_job):
   assert meta['items'] == ['vgg19']
   _, step = ckpt.read_config(workdir / 'checkpoints')
   assert step == 2
+  assert (workdir / 'motion_warmup.msgpack').is_file()
   assert any((workdir / 'tensorboard').iterdir())
   # eval.json.
   saved = json.loads((workdir / 'eval.json').read_text())

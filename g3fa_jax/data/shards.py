@@ -35,9 +35,14 @@ MANIFEST_RE = re.compile(r'^(?P<split>[a-z]+)-(?P<num>\d{5})\.json$')
 
 
 def write_json_atomic(path: pathlib.Path, data: Any) -> None:
+  write_bytes_atomic(path, json.dumps(data, indent=1).encode())
+
+
+def write_bytes_atomic(path: pathlib.Path, data: bytes) -> None:
+  """Writes `data` to `path` through a temporary name and a rename (never half a file)."""
   tmp = path.with_name(path.name + '.tmp')
-  with open(tmp, 'w') as f:
-    json.dump(data, f, indent=1)
+  with open(tmp, 'wb') as f:
+    f.write(data)
     f.flush()
     os.fsync(f.fileno())
   os.replace(tmp, path)

@@ -30,6 +30,7 @@ import ml_collections
 import numpy as np
 import optax
 from absl import logging
+from flax import serialization
 
 from g3fa_jax import checkpoint as ckpt
 from g3fa_jax.animate.video import Mp4Writer
@@ -38,12 +39,14 @@ from g3fa_jax.data import records
 from g3fa_jax.data import shards
 from g3fa_jax.data import source as source_lib
 from g3fa_jax.demo import figures
+from g3fa_jax.demo import motion_warmup
 from g3fa_jax.inference.animator import Animator
 from g3fa_jax.models import inverse_renderer
 from g3fa_jax.models import networks
 from g3fa_jax.ops import resize
 from g3fa_jax.synthetic import dataset as dataset_lib
 from g3fa_jax.synthetic import writer as synthetic_writer
+from g3fa_jax.train import input_pipeline
 from g3fa_jax.train import pretrained
 from g3fa_jax.train import state as state_lib
 from g3fa_jax.train import trainer
@@ -58,6 +61,7 @@ VIDEO_FILE = 'animation.mp4'
 SHEET_FILE = 'animation.png'
 CURVE_FILE = 'learning_curve.json'
 CURVE_PLOT_FILE = 'learning_curve.png'
+MOTION_WARMUP_FILE = 'motion_warmup.msgpack'
 # Targets of the depth fit: inside tanh's reach of Unsup3D's [0.9, 1.1] canonical range.
 DEPTH_TARGET_RANGE = (0.905, 1.095)
 # Unsup3D's canonical depth fixes the two leftmost and rightmost columns.
@@ -405,6 +409,44 @@ def prepare(config: ml_collections.ConfigDict, workdir: str | os.PathLike
   return config
 
 
+def prepare_motion(config: ml_collections.ConfigDict, workdir: str | os.PathLike
+                   ) -> Optional[dict[str, Any]]:
+  """The motion warm-up (`config.demo.motion_warmup_steps` > 0): the keypoint detector and dense
+  motion network trained alone on the warped source (`motion_warmup.MotionTrainer`), the
+  zero-motion channel withheld for the first `demo.motion_warmup_zero_motion_steps`; cached in
+  WORKDIR/motion_warmup.msgpack. Returns their variables (None without a warm-up)."""
+  steps = int(config.demo.get('motion_warmup_steps', 0))
+  if steps <= 0:
+    return None
+  path = pathlib.Path(workdir) / MOTION_WARMUP_FILE
+  if path.exists():
+    _log('Motion warm-up: reusing %s', path)
+    return serialization.msgpack_restore(path.read_bytes())
+  held = int(config.demo.motion_warmup_zero_motion_steps)
+  _log('Motion warm-up: keypoint detector + dense motion alone for %d steps, the zero-motion '
+       'channel withheld for the first %d', steps, held)
+  motion = motion_warmup.MotionTrainer(
+      config, learning_rate=float(config.train.lr_kp_detector), zero_motion_warmup=held,
+      equivariance=float(config.train.loss_weights.equivariance_value), seed=int(config.seed))
+  batch_size = int(config.batch_size)
+  train_input = input_pipeline.make_train_input(config, batch_size)
+  bad_records = input_pipeline.BadRecordMonitor(max_fraction=1.0)
+  start, every, history = time.time(), max(1, steps // 4), []
+  for i in range(steps):
+    batch = bad_records.take(dict(next(train_input.iterator)))
+    history.append(motion.step(batch['source'], batch['driving'], i))
+    if (i + 1) % every == 0 or i + 1 == steps:
+      heldout = _heldout_mean_l1(lambda a, b, i=i: motion.warped(a, b, i), config, 8)
+      _log('Motion warm-up step %d/%d (%.0f s): warped source L1 %.4f (train), %.4f held-out; '
+           'mask weight on zero motion %.3f', i + 1, steps, time.time() - start,
+           float(np.mean(jax.device_get(history))), heldout,
+           motion.zero_motion_weight(batch['source'], batch['driving'], i))
+      history = []
+  variables = motion.variables()
+  shards.write_bytes_atomic(path, serialization.msgpack_serialize(variables))
+  return variables
+
+
 def finish(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> dict[str, Any]:
   """Held-out L1 of the trained checkpoint against step 0 and the no-motion baseline into
   WORKDIR/eval.json; the animation (mp4 and contact sheet) and the learning curve."""
@@ -442,9 +484,12 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
   Returns eval.json's content."""
   started = time.time()
   config = prepare(config, workdir)
+  motion = prepare_motion(config, workdir)
   start = time.time()
   trainer.train(config, str(workdir), writer=writer,
-                on_checkpoint=LearningCurve(config, workdir).on_checkpoint)
+                on_checkpoint=LearningCurve(config, workdir).on_checkpoint,
+                initialise=None if motion is None else (
+                    lambda state: motion_warmup.into_state(state, motion)))
   _log('Training done in %.0f s', time.time() - start)
   result = finish(config, workdir)
   _log('The whole job took %.0f s', time.time() - started)

@@ -53,6 +53,10 @@ class DenseMotionNetwork(nn.Module):
   (softmax over the K+1 motions), 'deformation' (B, h, w, 2) sampling grid (x, y) and, with
   `estimate_occlusion_map`, 'occlusion_map' (B, h, w, 1) in (0, 1). `align_corners` is the
   sampling convention of its warps (see `grid_sample`; False officially).
+  `zero_motion_logit_offset` (a g3fa-jax training option, scalar, may be traced): added to the
+  mask's logit of the zero-motion channel; a large negative value withholds that channel, so the
+  warp must use the keypoints' motions (see `train.zero_motion_warmup_steps`). None: the official
+  network.
   """
   block_expansion: int
   num_blocks: int
@@ -67,7 +71,8 @@ class DenseMotionNetwork(nn.Module):
 
   @nn.compact
   def __call__(self, source_image: jnp.ndarray, kp_driving: dict, kp_source: dict,
-               train: bool) -> dict[str, jnp.ndarray]:
+               train: bool, zero_motion_logit_offset: jnp.ndarray | float | None = None
+               ) -> dict[str, jnp.ndarray]:
     if self.scale_factor != 1:
       source_image = antialias_downsample(source_image, self.scale_factor, self.antialias_kernel)
     b, h, w, c = source_image.shape
@@ -87,7 +92,10 @@ class DenseMotionNetwork(nn.Module):
     prediction = Hourglass(self.block_expansion, self.num_blocks, self.max_features,
                            name='hourglass')(inputs, train)
 
-    mask = nn.softmax(Conv(k1, 7, 3, name='mask')(prediction), axis=-1)
+    logits = Conv(k1, 7, 3, name='mask')(prediction)
+    if zero_motion_logit_offset is not None:
+      logits = logits.at[..., 0].add(jnp.asarray(zero_motion_logit_offset, logits.dtype))
+    mask = nn.softmax(logits, axis=-1)
     out['mask'] = mask
     out['deformation'] = jnp.sum(jnp.transpose(motions, (0, 2, 3, 1, 4)) * mask[..., None],
                                  axis=3)

@@ -45,6 +45,7 @@ class Generator(nn.Module):
   m * deformed + (1 - m) * decoded, with the mask m (B, H, W, 1) predicted by the decoder from its
   last features (returned as 'blend_mask'), as vid2vid blends a warped frame with a hallucinated
   one: the decoder then renders what the warp cannot show instead of every pixel.
+  `zero_motion_logit_offset` (call argument) goes to the dense motion network (see there).
   """
   num_channels: int
   num_kp: int
@@ -61,7 +62,8 @@ class Generator(nn.Module):
 
   @nn.compact
   def __call__(self, source_image: jnp.ndarray, kp_source: dict, kp_driving: dict,
-               train: bool) -> dict[str, jnp.ndarray]:
+               train: bool, zero_motion_logit_offset: jnp.ndarray | float | None = None
+               ) -> dict[str, jnp.ndarray]:
     if source_image.ndim != 4 or source_image.shape[-1] != self.num_channels:
       raise ValueError(f'Generator: expected (B, H, W, {self.num_channels}) source images, '
                        f'got {source_image.shape}')
@@ -75,7 +77,8 @@ class Generator(nn.Module):
         estimate_occlusion_map=self.estimate_occlusion_map,
         antialias_kernel=self.antialias_kernel, align_corners=self.warp_align_corners,
         **dict(self.dense_motion_params),
-        name='dense_motion_network')(source_image, kp_driving, kp_source, train)
+        name='dense_motion_network')(source_image, kp_driving, kp_source, train,
+                                     zero_motion_logit_offset)
     outputs = {k: dense_motion[k] for k in ('mask', 'sparse_deformed', 'deformation')}
     deformation = dense_motion['deformation']
     out = deform_input(out, deformation, self.warp_align_corners)

@@ -75,6 +75,7 @@ class StepSettings:
   geometry_mode: str
   compute_dtype: Any
   unsup3d: Any  # ConfigDict with image_size, min/max/border depth, fov.
+  zero_motion_warmup_steps: int = 0
 
   @classmethod
   def from_config(cls, config: ml_collections.ConfigDict) -> 'StepSettings':
@@ -92,7 +93,8 @@ class StepSettings:
                pyramid_scales=tuple(float(s) for s in train.scales),
                w_rgb=float(config.ensemble.w_rgb), w_depth=float(config.ensemble.w_depth),
                w_normal=float(config.ensemble.w_normal), geometry_mode=train.geometry_mode,
-               compute_dtype=COMPUTE_DTYPES[train.compute_dtype], unsup3d=config.unsup3d)
+               compute_dtype=COMPUTE_DTYPES[train.compute_dtype], unsup3d=config.unsup3d,
+               zero_motion_warmup_steps=int(train.get('zero_motion_warmup_steps', 0)))
 
   @property
   def uses_gan(self) -> bool:
@@ -106,6 +108,19 @@ class StepSettings:
   def uses_equivariance(self) -> bool:
     return (self.loss_weights['equivariance_value'] != 0 or
             self.loss_weights['equivariance_jacobian'] != 0)
+
+
+# The zero-motion channel's logit offset during `train.zero_motion_warmup_steps`: e^-20 ~ 2e-9,
+# so the channel gets no weight whatever the network predicts for it.
+ZERO_MOTION_HELD_LOGIT = -20.
+
+
+def zero_motion_logit_offset(step: jax.Array, warmup_steps: int) -> Optional[jax.Array]:
+  """The dense motion's zero-motion logit offset at `step` (steps done): ZERO_MOTION_HELD_LOGIT
+  while step < warmup_steps, then 0; None (the official network) without a warm-up."""
+  if warmup_steps <= 0:
+    return None
+  return jnp.where(step < warmup_steps, ZERO_MOTION_HELD_LOGIT, 0.).astype(jnp.float32)
 
 
 def _cast(tree: Any, dtype) -> Any:
@@ -138,12 +153,12 @@ class _Stateful:
     self.collections = dict(collections)
     self.dtype = dtype
 
-  def __call__(self, *args):
+  def __call__(self, *args, **kwargs):
     variables = {'params': _cast(self.params, self.dtype), **self.collections}
     # Images in the compute dtype; keypoint dicts stay float32 (they are sampling coordinates).
     args = tuple(a if isinstance(a, Mapping) else _cast(a, self.dtype) for a in args)
     out, updated = self.module.apply(variables, *args, train=True,
-                                     mutable=list(self.collections))
+                                     mutable=list(self.collections), **kwargs)
     self.collections = _same_dtypes(dict(updated), self.collections)
     return _to_float32(out)
 
@@ -226,7 +241,8 @@ def generator_phase(nets: Networks, settings: StepSettings, state: TrainState,
     aux = {}
     kp_source = kp_detector(source)
     kp_driving = kp_detector(driving)
-    generated = generator(source, kp_source, kp_driving)
+    generated = generator(source, kp_source, kp_driving, zero_motion_logit_offset=(
+        zero_motion_logit_offset(state.step, settings.zero_motion_warmup_steps)))
     prediction = generated['prediction']
     aux.update(generated=generated, kp_source=kp_source, kp_driving=kp_driving)
 
@@ -382,7 +398,9 @@ def summary_outputs(state: TrainState, batch: Mapping[str, jax.Array],
                           state.collections['kp_detector'], dtype)
   generator = _Stateful(nets.generator, state.params['generator'],
                         state.collections['generator'], dtype)
-  generated = generator(source, kp_detector(source), kp_detector(driving))
+  generated = generator(source, kp_detector(source), kp_detector(driving),
+                        zero_motion_logit_offset=zero_motion_logit_offset(
+                            state.step, settings.zero_motion_warmup_steps))
   size = source.shape[1:3]
   out = {'source': source, 'driving': driving,
          'generated': generated['prediction'], 'deformed': generated['deformed']}

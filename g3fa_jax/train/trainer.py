@@ -170,7 +170,8 @@ def quiet_library_logs() -> None:
 
 def train(config: ml_collections.ConfigDict, workdir: str, *,
           writer: Optional[Any] = None,
-          on_checkpoint: Optional[Callable[[int, TrainState], None]] = None) -> TrainState:
+          on_checkpoint: Optional[Callable[[int, TrainState], None]] = None,
+          initialise: Optional[Callable[[TrainState], TrainState]] = None) -> TrainState:
   """Trains (or resumes) to `num_train_steps` and returns the final state.
 
   Args:
@@ -179,6 +180,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, *,
     writer: a clu `MetricWriter` to use instead of log lines + TensorBoard (closed at the end).
     on_checkpoint: called as on_checkpoint(step, state) after each checkpoint is written (e.g. a
       held-out evaluation for a learning curve); it must not change the state.
+    initialise: applied to a freshly initialised state (not to a restored one), e.g. to start
+      from pretrained networks (`g3fa_jax.demo.motion_warmup.into_state`).
   """
   validate_config(config)
   # The workdir and the pretrained inputs first: they fail in seconds, not after compilation.
@@ -221,6 +224,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, *,
                       '; '.join(changed))
   else:
     state = init_fn(rng)
+    if initialise is not None:
+      state = jax.device_put(initialise(state), replicated)
   initial_step = int(jax.device_get(state.step))
 
   train_step = jax.jit(

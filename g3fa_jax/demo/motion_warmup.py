@@ -1,0 +1,179 @@
+"""The motion alone: G3FA's keypoint detector and dense motion network trained on the warped source.
+
+The warm-up stage of the synthetic job (`config.demo.motion_warmup_steps`) and the motion checks
+of `benchmarks/diagnose_motion.py`. The two networks are trained on the L1 between the source
+warped by the dense motion and the driving frame, plus FOMM's two equivariance losses, optionally
+with the ground-truth motion of the synthetic heads as a teacher (an L1 to the true sampling grid,
+and each source keypoint pulled to where the true motion takes its driving keypoint). With
+`zero_motion_warmup` the zero-motion channel of the mask is withheld for the first steps (see
+`train.zero_motion_warmup_steps`): without it the mask settles on zero motion within tens of steps
+and the keypoints never become useful (README, "Training on the synthetic heads").
+
+The networks are built exactly as inside the generator, so `variables()` drops into a G3FA train
+state (`into_state`) at a 30th of the full step's cost per step.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from g3fa_jax import losses
+from g3fa_jax.models import networks
+from g3fa_jax.models.dense_motion import DenseMotionNetwork
+from g3fa_jax.models.generator import deform_input
+from g3fa_jax.ops.grid_sample import grid_sample
+from g3fa_jax.train import step as step_lib
+
+# Where the dense motion network sits in the generator's variables.
+DENSE_MOTION = 'dense_motion_network'
+
+
+def build_dense_motion(config: ml_collections.ConfigDict) -> DenseMotionNetwork:
+  """The dense motion network with the generator's settings (`Generator` builds the same)."""
+  common, generator = config.model.common_params, config.model.generator_params
+  return DenseMotionNetwork(
+      num_kp=common.num_kp, num_channels=common.num_channels,
+      estimate_occlusion_map=bool(generator.get('estimate_occlusion_map', False)),
+      align_corners=bool(generator.get('warp_align_corners', False)),
+      **dict(generator.dense_motion_params))
+
+
+class MotionTrainer:
+  """Adam on the keypoint detector + dense motion network (see the module docstring).
+
+  step(source, driving, step_index, truth=None) -> the batch's warped-source L1; frames (B, S, S,
+  3) in [0, 1]; truth (B, g, g, 2) the true sampling grid at the dense motion's resolution g.
+  """
+
+  def __init__(self, config: ml_collections.ConfigDict, *, learning_rate: float = 1e-3,
+               equivariance: float = 10., zero_motion_warmup: int = 0,
+               truth_motion: float = 0., truth_keypoints: float = 0., truth_steps: int = 0,
+               seed: int = 0):
+    self.config = config
+    self.zero_motion_warmup = int(zero_motion_warmup)
+    self.truth_steps = int(truth_steps)
+    self.align = bool(config.model.generator_params.get('warp_align_corners', False))
+    self.motion_size = round(int(config.image_size)
+                             * config.model.generator_params.dense_motion_params.scale_factor)
+    self.kp_detector = networks.build_network('kp_detector', config)
+    self.dense_motion = build_dense_motion(config)
+    image = jnp.zeros((1, config.image_size, config.image_size, 3))
+    kp_variables = networks.init_variables('kp_detector', config, jax.random.PRNGKey(seed + 1))
+    kp = self.kp_detector.apply(kp_variables, image, train=False)
+    motion_variables = self.dense_motion.init(jax.random.PRNGKey(seed + 2), image, kp, kp,
+                                              train=False)
+    self.params = {'kp': kp_variables['params'], 'motion': motion_variables['params']}
+    self.stats = {'kp': kp_variables.get('batch_stats', {}),
+                  'motion': motion_variables.get('batch_stats', {})}
+    self.optimizer = optax.adam(learning_rate, b1=0.9)
+    self.opt_state = self.optimizer.init(self.params)
+    weights = (float(equivariance), float(truth_motion), float(truth_keypoints))
+    transform_params = dict(config.train.transform_params)
+    self._step = jax.jit(lambda *args: _step(self, weights, transform_params, *args))
+    self._warp = jax.jit(lambda p, s, a, b, o: self.warp(p, s, a, b, False, o))
+
+  def offset(self, step_index: int) -> jax.Array:
+    """The zero-motion logit offset of step `step_index` (0-based)."""
+    offset = step_lib.zero_motion_logit_offset(jnp.int32(step_index), self.zero_motion_warmup)
+    return jnp.float32(0.) if offset is None else offset
+
+  def warp(self, params, stats, source, driving, train: bool, offset=None):
+    """(warped source, kp_source, kp_driving, dense motion outputs, updated stats)."""
+    kp_source, s = self.kp_detector.apply({'params': params['kp'], 'batch_stats': stats['kp']},
+                                          source, train=train, mutable=['batch_stats'])
+    kp_driving, s = self.kp_detector.apply({'params': params['kp'], **s}, driving, train=train,
+                                           mutable=['batch_stats'])
+    out, m = self.dense_motion.apply(
+        {'params': params['motion'], 'batch_stats': stats['motion']}, source, kp_driving,
+        kp_source, train=train, zero_motion_logit_offset=offset, mutable=['batch_stats'])
+    warped = deform_input(source, out['deformation'], self.align)
+    return warped, kp_source, kp_driving, out, {'kp': s['batch_stats'],
+                                                'motion': m['batch_stats']}
+
+  def step(self, source: np.ndarray, driving: np.ndarray, step_index: int,
+           truth: Optional[np.ndarray] = None) -> jax.Array:
+    if truth is None:
+      truth = np.zeros((source.shape[0], self.motion_size, self.motion_size, 2), np.float32)
+    truth_on = jnp.float32(self.truth_steps == 0 or step_index < self.truth_steps)
+    rng = jax.random.PRNGKey(step_index)
+    self.params, self.stats, self.opt_state, warp_l1 = self._step(
+        self.params, self.stats, self.opt_state, source, driving, truth, truth_on,
+        self.offset(step_index), rng)
+    return warp_l1
+
+  def warped(self, source: np.ndarray, driving: np.ndarray, step_index: int) -> np.ndarray:
+    """The source warped to the driving frame (eval mode, the offset of `step_index`)."""
+    return np.asarray(self._warp(self.params, self.stats, source, driving,
+                                 self.offset(step_index))[0])
+
+  def zero_motion_weight(self, source: np.ndarray, driving: np.ndarray, step_index: int) -> float:
+    """The mask's mean weight on zero motion (1: the warp ignores the keypoints)."""
+    return float(jnp.mean(self._warp(self.params, self.stats, source, driving,
+                                     self.offset(step_index))[3]['mask'][..., 0]))
+
+  def variables(self) -> dict[str, Any]:
+    """{'kp_detector': {'params', 'batch_stats'}, DENSE_MOTION: {'params', 'batch_stats'}}."""
+    return jax.device_get({
+        'kp_detector': {'params': self.params['kp'], 'batch_stats': self.stats['kp']},
+        DENSE_MOTION: {'params': self.params['motion'], 'batch_stats': self.stats['motion']}})
+
+
+def _step(trainer: MotionTrainer, weights, transform_params, params, stats, opt_state, source,
+          driving, truth, truth_on, offset, rng):
+  equivariance, truth_motion, truth_keypoints = weights
+
+  def loss_fn(params):
+    warped, kp_source, kp_driving, out, new_stats = trainer.warp(params, stats, source, driving,
+                                                                  True, offset)
+    warp_l1 = jnp.mean(jnp.abs(warped - driving))
+    loss = warp_l1
+    if truth_motion:
+      loss += truth_on * truth_motion * jnp.mean(jnp.abs(out['deformation'] - truth))
+    if truth_keypoints:
+      # Where the true motion says the driving keypoints are in the source frame.
+      target = grid_sample(truth, kp_driving['value'][:, :, None, :], align_corners=True)[:, :, 0]
+      loss += truth_on * truth_keypoints * jnp.mean(jnp.abs(kp_source['value'] - target))
+    if equivariance:
+      tps = losses.sample_tps(rng, source.shape[0], **transform_params)
+      transformed, s = trainer.kp_detector.apply(
+          {'params': params['kp'], 'batch_stats': new_stats['kp']},
+          losses.transform_frame(tps, driving), train=True, mutable=['batch_stats'])
+      new_stats = {**new_stats, 'kp': s['batch_stats']}
+      loss += equivariance * (
+          losses.equivariance_value_loss(kp_driving['value'], transformed['value'], tps)
+          + losses.equivariance_jacobian_loss(kp_driving['jacobian'], transformed['value'],
+                                              transformed['jacobian'], tps))
+    return loss, (new_stats, warp_l1)
+
+  (_, (stats, warp_l1)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+  updates, opt_state = trainer.optimizer.update(grads, opt_state, params)
+  return optax.apply_updates(params, updates), stats, opt_state, warp_l1
+
+
+def into_state(state: Any, variables: dict[str, Any]) -> Any:
+  """A fresh G3FA `TrainState` with the keypoint detector and the generator's dense motion
+  network replaced by `variables` (from `MotionTrainer.variables`); everything else, the
+  optimiser states included, as it was."""
+  params = dict(state.params)
+  collections = dict(state.collections)
+  params['kp_detector'] = variables['kp_detector']['params']
+  generator_params = dict(params['generator'])
+  generator_params[DENSE_MOTION] = variables[DENSE_MOTION]['params']
+  params['generator'] = generator_params
+  kp_collections = dict(collections['kp_detector'])
+  if variables['kp_detector']['batch_stats']:
+    kp_collections['batch_stats'] = variables['kp_detector']['batch_stats']
+  collections['kp_detector'] = kp_collections
+  generator_collections = dict(collections['generator'])
+  if variables[DENSE_MOTION]['batch_stats']:
+    stats = dict(generator_collections['batch_stats'])
+    stats[DENSE_MOTION] = variables[DENSE_MOTION]['batch_stats']
+    generator_collections['batch_stats'] = stats
+  collections['generator'] = generator_collections
+  return state.replace(params=params, collections=collections)
