@@ -28,7 +28,6 @@ be overridden: --config.model.kp_detector_params.scale_factor=0.5. Prints one li
 
 from __future__ import annotations
 
-import time
 
 from absl import app
 from absl import flags
@@ -187,43 +186,19 @@ class TruthPairs:
 def motion(config) -> None:
   """Keypoint detector + dense motion network trained on |warp(source) - driving| alone
   (`g3fa_jax.demo.motion_warmup.MotionTrainer`), held-out figures every --every steps."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
   from g3fa_jax.demo import job  # pylint: disable=g-import-not-at-top
   from g3fa_jax.demo import motion_warmup  # pylint: disable=g-import-not-at-top
-  from g3fa_jax.train import input_pipeline  # pylint: disable=g-import-not-at-top
 
   trainer = motion_warmup.MotionTrainer(
       config, learning_rate=_LR.value, equivariance=_EQUIVARIANCE.value,
       zero_motion_warmup=_ZERO_MOTION_WARMUP.value, truth_motion=_TRUTH_MOTION.value,
       truth_keypoints=_TRUTH_KEYPOINTS.value, truth_steps=_TRUTH_STEPS.value)
-  batch_size = int(config.batch_size)
+  next_batch = None
   if _TRUTH_MOTION.value or _TRUTH_KEYPOINTS.value:
     pairs = TruthPairs(config, trainer.motion_size)
-    next_batch = lambda: pairs.sample(batch_size)
-  else:
-    train_input = input_pipeline.make_train_input(config, batch_size)
-    bad_records = input_pipeline.BadRecordMonitor(max_fraction=1.0)
-
-    def next_batch():
-      batch = bad_records.take(dict(next(train_input.iterator)))
-      return batch['source'], batch['driving'], None
-  baseline = job.source_copy_l1(config)
-  print(f'held-out L1 of copying the source frame: {baseline:.4f}', flush=True)
-  start, history = time.time(), []
-  for i in range(_STEPS.value):
-    source, driving, truth = next_batch()
-    history.append(trainer.step(source, driving, i, truth))
-    if (i + 1) % _EVERY.value == 0 or i + 1 == _STEPS.value:
-      # Both with the step's zero-motion offset: during the warm-up they show what training sees.
-      heldout = job._heldout_mean_l1(  # pylint: disable=protected-access
-          lambda a, b, i=i: trainer.warped(a, b, i), config, 8)
-      # The mask's mean weight on the zero-motion channel (1: the warp ignores the keypoints).
-      weight = trainer.zero_motion_weight(source, driving, i)
-      print(f'step {i + 1} ({time.time() - start:.0f} s): warped-source L1 train '
-            f'{np.mean([float(x) for x in history]):.4f}, held-out {heldout:.4f} '
-            f'({heldout / baseline:.2f}x copying); mask weight on zero motion {weight:.3f}',
-            flush=True)
-      history = []
+    next_batch = lambda: pairs.sample(int(config.batch_size))
+  for line in job.train_motion(trainer, config, _STEPS.value, _EVERY.value, next_batch):
+    print(line, flush=True)
 
 
 def main(argv) -> None:

@@ -409,6 +409,35 @@ def prepare(config: ml_collections.ConfigDict, workdir: str | os.PathLike
   return config
 
 
+def train_motion(motion: motion_warmup.MotionTrainer, config: ml_collections.ConfigDict,
+                 steps: int, every: int,
+                 next_batch: Optional[Callable[[], tuple[Any, Any, Any]]] = None
+                 ) -> Iterator[str]:
+  """Trains `motion` for `steps` steps on `next_batch()` -> (source, driving, true motion or None)
+  (default: the training split's pairs); yields a progress line every `every` steps: the
+  warped-source L1 (train, held-out, against copying the source) and the mask's weight on zero
+  motion, both with the step's zero-motion offset (what training sees)."""
+  if next_batch is None:
+    train_input = input_pipeline.make_train_input(config, int(config.batch_size))
+    bad_records = input_pipeline.BadRecordMonitor(max_fraction=1.0)
+
+    def next_batch():
+      batch = bad_records.take(dict(next(train_input.iterator)))
+      return batch['source'], batch['driving'], None
+  baseline = source_copy_l1(config)
+  start, history = time.time(), []
+  for i in range(steps):
+    source, driving, truth = next_batch()
+    history.append(motion.step(source, driving, i, truth))
+    if (i + 1) % every == 0 or i + 1 == steps:
+      heldout = _heldout_mean_l1(lambda a, b, i=i: motion.warped(a, b, i), config, 8)
+      yield (f'step {i + 1}/{steps} ({time.time() - start:.0f} s): warped-source L1 train '
+             f'{float(np.mean(jax.device_get(history))):.4f}, held-out {heldout:.4f} '
+             f'({heldout / baseline:.2f}x copying); mask weight on zero motion '
+             f'{motion.zero_motion_weight(source, driving, i):.3f}')
+      history = []
+
+
 def prepare_motion(config: ml_collections.ConfigDict, workdir: str | os.PathLike
                    ) -> Optional[dict[str, Any]]:
   """The motion warm-up (`config.demo.motion_warmup_steps` > 0): the keypoint detector and dense
@@ -428,20 +457,8 @@ def prepare_motion(config: ml_collections.ConfigDict, workdir: str | os.PathLike
   motion = motion_warmup.MotionTrainer(
       config, learning_rate=float(config.train.lr_kp_detector), zero_motion_warmup=held,
       equivariance=float(config.train.loss_weights.equivariance_value), seed=int(config.seed))
-  batch_size = int(config.batch_size)
-  train_input = input_pipeline.make_train_input(config, batch_size)
-  bad_records = input_pipeline.BadRecordMonitor(max_fraction=1.0)
-  start, every, history = time.time(), max(1, steps // 4), []
-  for i in range(steps):
-    batch = bad_records.take(dict(next(train_input.iterator)))
-    history.append(motion.step(batch['source'], batch['driving'], i))
-    if (i + 1) % every == 0 or i + 1 == steps:
-      heldout = _heldout_mean_l1(lambda a, b, i=i: motion.warped(a, b, i), config, 8)
-      _log('Motion warm-up step %d/%d (%.0f s): warped source L1 %.4f (train), %.4f held-out; '
-           'mask weight on zero motion %.3f', i + 1, steps, time.time() - start,
-           float(np.mean(jax.device_get(history))), heldout,
-           motion.zero_motion_weight(batch['source'], batch['driving'], i))
-      history = []
+  for line in train_motion(motion, config, steps, max(1, steps // 4)):
+    _log('Motion warm-up %s', line)
   variables = motion.variables()
   shards.write_bytes_atomic(path, serialization.msgpack_serialize(variables))
   return variables

@@ -98,7 +98,7 @@ class MotionTrainer:
 
   def step(self, source: np.ndarray, driving: np.ndarray, step_index: int,
            truth: Optional[np.ndarray] = None) -> jax.Array:
-    if truth is None:
+    if truth is None:  # unused by the loss (its weights are 0 or truth_on is 0)
       truth = np.zeros((source.shape[0], self.motion_size, self.motion_size, 2), np.float32)
     truth_on = jnp.float32(self.truth_steps == 0 or step_index < self.truth_steps)
     rng = jax.random.PRNGKey(step_index)
