@@ -52,6 +52,10 @@ _TRUTH_STEPS = flags.DEFINE_integer('truth_steps', 0, '--check=motion: the groun
 _ZERO_MOTION_WARMUP = flags.DEFINE_integer(
     'zero_motion_warmup', 0, '--check=motion: the dense motion\'s zero-motion channel is withheld '
     'for this many first steps (train.zero_motion_warmup_steps).')
+_LOCAL_MOTION = flags.DEFINE_float('local_motion', 0., '--check=motion: weight of each keypoint\'s '
+                                   'local warp L1 (g3fa_jax.losses.local_motion).')
+_LOCAL_VARIANCE = flags.DEFINE_float('local_motion_variance', 0.01, '--check=motion: variance of '
+                                     'its windows, in [-1, 1] units.')
 _EQUIVARIANCE = flags.DEFINE_float('equivariance', 10., 'Weight of the two equivariance losses '
                                    '(--check=motion).')
 
@@ -192,7 +196,8 @@ def motion(config) -> None:
   trainer = motion_warmup.MotionTrainer(
       config, learning_rate=_LR.value, equivariance=_EQUIVARIANCE.value,
       zero_motion_warmup=_ZERO_MOTION_WARMUP.value, truth_motion=_TRUTH_MOTION.value,
-      truth_keypoints=_TRUTH_KEYPOINTS.value, truth_steps=_TRUTH_STEPS.value)
+      truth_keypoints=_TRUTH_KEYPOINTS.value, truth_steps=_TRUTH_STEPS.value,
+      local_motion=_LOCAL_MOTION.value, local_motion_variance=_LOCAL_VARIANCE.value)
   next_batch = None
   if _TRUTH_MOTION.value or _TRUTH_KEYPOINTS.value:
     pairs = TruthPairs(config, trainer.motion_size)

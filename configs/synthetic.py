@@ -58,6 +58,9 @@ def get_config() -> ml_collections.ConfigDict:
   train.loss_weights.pixel_l1 = 100.0
   # The source warped by the dense motion against the driving frame: trains the motion directly.
   train.loss_weights.warped_l1 = 100.0
+  # Each keypoint's own motion judged around it (g3fa_jax/losses/local_motion.py), 10x the warped
+  # source's weight as in the motion warm-up: keeps the keypoints tracking during G3FA's training.
+  train.loss_weights.local_motion = 1000.0
   # Each checkpoint adds a point to the learning curve (held-out L1).
   train.checkpoint_every_steps = 200
   train.keep_checkpoints = 2
@@ -88,12 +91,14 @@ def get_config() -> ml_collections.ConfigDict:
   config.demo = ml_collections.ConfigDict({
       # The motion warm-up (g3fa_jax.demo.motion_warmup), before G3FA's training: the keypoint
       # detector and dense motion network alone on the warped source (~30x cheaper per step than
-      # the full step), the mask's zero-motion channel withheld for the first
-      # motion_warmup_zero_motion_steps. Off (0): in motion-only runs it reached 0.92-0.94x the
-      # no-motion baseline after the release, but in the job's run it fell back to zero motion
-      # at the release (README, "Training on the synthetic heads"). Try 2000 / 1500.
-      'motion_warmup_steps': 0,
-      'motion_warmup_zero_motion_steps': 1500,
+      # the full step) with each keypoint's local warp L1 (motion_warmup_local_motion, relative to
+      # the warped source's L1), which trains the keypoints while the mask still sits on zero
+      # motion; the mask leaves it by itself after ~1500 steps (README, "Training on the
+      # synthetic heads"). motion_warmup_zero_motion_steps > 0 would also withhold the mask's
+      # zero-motion channel for the first steps (fragile without the local term).
+      'motion_warmup_steps': 3000,
+      'motion_warmup_zero_motion_steps': 0,
+      'motion_warmup_local_motion': 10.0,
       # The inverse renderer: Unsup3D's depth net fitted to the ground-truth depth.
       'unsup3d_steps': 300,
       'unsup3d_batch_size': 16,

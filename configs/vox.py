@@ -55,7 +55,14 @@ def get_config() -> ml_collections.ConfigDict:
           # g3fa-jax option: weight of an L1 between the source warped by the dense motion (the
           # generator's 'deformed' output) and the driving frame; trains the motion directly.
           'warped_l1': 0.0,
+          # g3fa-jax option: weight of each keypoint's local warp L1 (g3fa_jax/losses/
+          # local_motion.py): the source warped by one keypoint's affine motion against the
+          # driving frame in a window around the keypoint, bypassing the dense motion's mask, so
+          # the keypoints learn to track even while the mask sits on zero motion.
+          'local_motion': 0.0,
       },
+      # Variance of the local_motion windows, in [-1, 1] units.
+      'local_motion_variance': 0.01,
       # g3fa-jax option: for this many first steps the dense motion's zero-motion channel gets no
       # mask weight (its logit -20), so the warp must use the keypoints' motions while they are
       # still poor; without it the mask's softmax settles on zero motion within tens of steps and

@@ -312,3 +312,32 @@ def test_motion_warmup_trains_and_drops_into_a_train_state():
   for a, b in zip(jax.tree_util.tree_leaves(merged.params['generator']['decoder']),
                   jax.tree_util.tree_leaves(state.params['generator']['decoder'])):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_local_motion_trains_the_keypoints_without_the_generator():
+  """With loss_weights.local_motion alone the generator phase reports that term, and its gradient
+  reaches the keypoint detector but no generator weight (it bypasses the dense motion's mask)."""
+  from g3fa_jax.losses.local_motion import local_motion_l1  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.train import optim  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.train import state as state_lib  # pylint: disable=g-import-not-at-top
+  config = _synthetic_config()
+  weights = config.train.loss_weights
+  weights.generator_gan = weights.pixel_l1 = weights.warped_l1 = 0.
+  weights.perceptual = [0.] * len(weights.perceptual)
+  weights.equivariance_value = weights.equivariance_jacobian = 0.
+  weights.local_motion = 10.
+  nets = step_lib.Networks.from_config(config)
+  settings = step_lib.StepSettings.from_config(config)
+  state = state_lib.init_train_state(config, optim.make_optimizers(config, steps_per_epoch=10),
+                                     jax.random.PRNGKey(0))
+  rng = jax.random.PRNGKey(1)
+  batch = {'source': jax.random.uniform(rng, (2, 64, 64, 3)),
+           'driving': jax.random.uniform(jax.random.PRNGKey(2), (2, 64, 64, 3))}
+  grads, aux = jax.jit(lambda s: step_lib.generator_phase(nets, settings, s, batch, {}, rng))(state)
+  assert set(aux['losses']) == {'local_motion'}
+  expected = 10. * local_motion_l1(batch['source'], batch['driving'], aux['kp_source'],
+                                   aux['kp_driving'], window_variance=settings.local_motion_variance)
+  assert float(aux['losses']['local_motion']) == pytest.approx(float(expected), rel=1e-5)
+  norm = lambda tree: sum(float(jnp.sum(jnp.abs(x))) for x in jax.tree_util.tree_leaves(tree))
+  assert norm(grads['kp_detector']) > 0
+  assert norm(grads['generator']) == 0

@@ -431,9 +431,11 @@ def train_motion(motion: motion_warmup.MotionTrainer, config: ml_collections.Con
     history.append(motion.step(source, driving, i, truth))
     if (i + 1) % every == 0 or i + 1 == steps:
       heldout = _heldout_mean_l1(lambda a, b, i=i: motion.warped(a, b, i), config, 8)
+      keypoints_only = _heldout_mean_l1(motion.keypoints_warped, config, 8)
       yield (f'step {i + 1}/{steps} ({time.time() - start:.0f} s): warped-source L1 train '
              f'{float(np.mean(jax.device_get(history))):.4f}, held-out {heldout:.4f} '
-             f'({heldout / baseline:.2f}x copying); mask weight on zero motion '
+             f'({heldout / baseline:.2f}x copying; by the keypoints alone '
+             f'{keypoints_only / baseline:.2f}x); mask weight on zero motion '
              f'{motion.zero_motion_weight(source, driving, i):.3f}')
       history = []
 
@@ -456,7 +458,10 @@ def prepare_motion(config: ml_collections.ConfigDict, workdir: str | os.PathLike
        'channel withheld for the first %d', steps, held)
   motion = motion_warmup.MotionTrainer(
       config, learning_rate=float(config.train.lr_kp_detector), zero_motion_warmup=held,
-      equivariance=float(config.train.loss_weights.equivariance_value), seed=int(config.seed))
+      equivariance=float(config.train.loss_weights.equivariance_value),
+      local_motion=float(config.demo.get('motion_warmup_local_motion', 0.)),
+      local_motion_variance=float(config.train.get('local_motion_variance', 0.01)),
+      seed=int(config.seed))
   for line in train_motion(motion, config, steps, max(1, steps // 4)):
     _log('Motion warm-up %s', line)
   variables = motion.variables()

@@ -4,7 +4,9 @@ The warm-up stage of the synthetic job (`config.demo.motion_warmup_steps`) and t
 of `benchmarks/diagnose_motion.py`. The two networks are trained on the L1 between the source
 warped by the dense motion and the driving frame, plus FOMM's two equivariance losses, optionally
 with the ground-truth motion of the synthetic heads as a teacher (an L1 to the true sampling grid,
-and each source keypoint pulled to where the true motion takes its driving keypoint). With
+and each source keypoint pulled to where the true motion takes its driving keypoint), and
+optionally with each keypoint's local warp L1 (`g3fa_jax.losses.local_motion`), which trains the
+keypoints whatever the mask does: with it the mask leaves zero motion by itself. With
 `zero_motion_warmup` the zero-motion channel of the mask is withheld for the first steps (see
 `train.zero_motion_warmup_steps`): without it the mask settles on zero motion within tens of steps
 and the keypoints never become useful (README, "Training on the synthetic heads").
@@ -24,6 +26,7 @@ import numpy as np
 import optax
 
 from g3fa_jax import losses
+from g3fa_jax.losses.local_motion import local_motion_l1
 from g3fa_jax.models import networks
 from g3fa_jax.models.dense_motion import DenseMotionNetwork
 from g3fa_jax.models.generator import deform_input
@@ -54,7 +57,7 @@ class MotionTrainer:
   def __init__(self, config: ml_collections.ConfigDict, *, learning_rate: float = 1e-3,
                equivariance: float = 10., zero_motion_warmup: int = 0,
                truth_motion: float = 0., truth_keypoints: float = 0., truth_steps: int = 0,
-               seed: int = 0):
+               local_motion: float = 0., local_motion_variance: float = 0.01, seed: int = 0):
     self.config = config
     self.zero_motion_warmup = int(zero_motion_warmup)
     self.truth_steps = int(truth_steps)
@@ -73,7 +76,8 @@ class MotionTrainer:
                   'motion': motion_variables.get('batch_stats', {})}
     self.optimizer = optax.adam(learning_rate, b1=0.9)
     self.opt_state = self.optimizer.init(self.params)
-    weights = (float(equivariance), float(truth_motion), float(truth_keypoints))
+    weights = (float(equivariance), float(truth_motion), float(truth_keypoints),
+               float(local_motion), float(local_motion_variance))
     transform_params = dict(config.train.transform_params)
     self._step = jax.jit(lambda *args: _step(self, weights, transform_params, *args))
     self._warp = jax.jit(lambda p, s, a, b, o: self.warp(p, s, a, b, False, o))
@@ -112,6 +116,11 @@ class MotionTrainer:
     return np.asarray(self._warp(self.params, self.stats, source, driving,
                                  self.offset(step_index))[0])
 
+  def keypoints_warped(self, source: np.ndarray, driving: np.ndarray) -> np.ndarray:
+    """The source warped by the keypoints' motions alone (the zero-motion channel withheld)."""
+    return np.asarray(self._warp(self.params, self.stats, source, driving,
+                                 jnp.float32(step_lib.ZERO_MOTION_HELD_LOGIT))[0])
+
   def zero_motion_weight(self, source: np.ndarray, driving: np.ndarray, step_index: int) -> float:
     """The mask's mean weight on zero motion (1: the warp ignores the keypoints)."""
     return float(jnp.mean(self._warp(self.params, self.stats, source, driving,
@@ -126,7 +135,7 @@ class MotionTrainer:
 
 def _step(trainer: MotionTrainer, weights, transform_params, params, stats, opt_state, source,
           driving, truth, truth_on, offset, rng):
-  equivariance, truth_motion, truth_keypoints = weights
+  equivariance, truth_motion, truth_keypoints, local_motion, local_variance = weights
 
   def loss_fn(params):
     warped, kp_source, kp_driving, out, new_stats = trainer.warp(params, stats, source, driving,
@@ -139,6 +148,10 @@ def _step(trainer: MotionTrainer, weights, transform_params, params, stats, opt_
       # Where the true motion says the driving keypoints are in the source frame.
       target = grid_sample(truth, kp_driving['value'][:, :, None, :], align_corners=True)[:, :, 0]
       loss += truth_on * truth_keypoints * jnp.mean(jnp.abs(kp_source['value'] - target))
+    if local_motion:
+      loss += local_motion * local_motion_l1(source, driving, kp_source, kp_driving,
+                                             window_variance=local_variance,
+                                             align_corners=trainer.align)
     if equivariance:
       tps = losses.sample_tps(rng, source.shape[0], **transform_params)
       transformed, s = trainer.kp_detector.apply(

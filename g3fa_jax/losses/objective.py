@@ -7,7 +7,9 @@ names (`loss_weights` of the official config): generator_gan, discriminator_gan,
 (4), perceptual (5), equivariance_value, equivariance_jacobian; and two g3fa-jax options, absent
 or 0 in the official recipe: pixel_l1 (a plain L1 between the generated and driving frames) and
 warped_l1 (an L1 between the source image warped by the dense motion, the generator's 'deformed'
-output, and the driving frame: a direct signal for the motion field). A loss whose weight is zero
+output, and the driving frame: a direct signal for the motion field) and local_motion (each
+keypoint's own affine motion judged in a window around it, `local_motion.local_motion_l1`). A loss
+whose weight is zero
 is left out of the dict, as in the official code.
 
 The adversarial terms score the ensemble patch map
@@ -24,6 +26,7 @@ import jax.numpy as jnp
 
 from g3fa_jax.losses import equivariance
 from g3fa_jax.losses import gan
+from g3fa_jax.losses import local_motion
 from g3fa_jax.losses import perceptual
 from g3fa_jax.models.discriminator import ensemble_patch_maps
 
@@ -56,6 +59,9 @@ def generator_losses(loss_weights: Mapping[str, Any], *,
                      w_depth: float = 0.25, w_normal: float = 0.25, w_rgb: float = 1.0,
                      driving: Optional[jax.Array] = None, prediction: Optional[jax.Array] = None,
                      deformed: Optional[jax.Array] = None,
+                     source: Optional[jax.Array] = None,
+                     kp_source: Optional[Mapping[str, jax.Array]] = None,
+                     local_motion_variance: float = 0.01, warp_align_corners: bool = True,
                      vgg_features: Optional[perceptual.FeatureFn] = None,
                      pyramid_scales: Sequence[float] = perceptual.PYRAMID_SCALES,
                      ) -> dict[str, jax.Array]:
@@ -75,11 +81,14 @@ def generator_losses(loss_weights: Mapping[str, Any], *,
     driving: (B, H, W, 3) driving frames in [0, 1] (perceptual and pixel losses only).
     prediction: (B, H, W, 3) generated frames (perceptual and pixel losses only).
     deformed: (B, H, W, 3) source frames warped by the dense motion (warped_l1 only).
+    source, kp_source: the source frames and their keypoints (local_motion only, with driving and
+      kp_driving).
+    local_motion_variance, warp_align_corners: its windows' variance and sampling convention.
     vgg_features: images -> relu1_1..relu5_1 (perceptual loss only).
     pyramid_scales: perceptual image pyramid (official train_params.scales).
 
   Returns:
-    {'perceptual', 'pixel_l1', 'warped_l1', 'gen_gan', 'feature_matching', 'equivariance_value',
+    {'perceptual', 'pixel_l1', 'warped_l1', 'local_motion', 'gen_gan', 'feature_matching', 'equivariance_value',
     'equivariance_jacobian'}, scalars, each present when its weight is nonzero.
   """
   losses = {}
@@ -93,6 +102,14 @@ def generator_losses(loss_weights: Mapping[str, Any], *,
     if driving is None or deformed is None:
       raise ValueError('generator_losses: warped_l1 is nonzero but driving or deformed is missing')
     losses['warped_l1'] = warped_weight * jnp.mean(jnp.abs(deformed - driving))
+  local_weight = float(loss_weights.get('local_motion', 0))
+  if local_weight != 0:
+    if source is None or driving is None or kp_source is None or kp_driving is None:
+      raise ValueError('generator_losses: local_motion is nonzero but source, driving, kp_source '
+                       'or kp_driving is missing')
+    losses['local_motion'] = local_weight * local_motion.local_motion_l1(
+        source, driving, kp_source, kp_driving, window_variance=local_motion_variance,
+        align_corners=warp_align_corners)
   perceptual_weights = tuple(loss_weights.get('perceptual', ()))
   if sum(perceptual_weights) != 0:
     if vgg_features is None or driving is None or prediction is None:

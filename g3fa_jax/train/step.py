@@ -76,6 +76,8 @@ class StepSettings:
   compute_dtype: Any
   unsup3d: Any  # ConfigDict with image_size, min/max/border depth, fov.
   zero_motion_warmup_steps: int = 0
+  local_motion_variance: float = 0.01
+  warp_align_corners: bool = False
 
   @classmethod
   def from_config(cls, config: ml_collections.ConfigDict) -> 'StepSettings':
@@ -94,7 +96,10 @@ class StepSettings:
                w_rgb=float(config.ensemble.w_rgb), w_depth=float(config.ensemble.w_depth),
                w_normal=float(config.ensemble.w_normal), geometry_mode=train.geometry_mode,
                compute_dtype=COMPUTE_DTYPES[train.compute_dtype], unsup3d=config.unsup3d,
-               zero_motion_warmup_steps=int(train.get('zero_motion_warmup_steps', 0)))
+               zero_motion_warmup_steps=int(train.get('zero_motion_warmup_steps', 0)),
+               local_motion_variance=float(train.get('local_motion_variance', 0.01)),
+               warp_align_corners=bool(
+                   config.model.generator_params.get('warp_align_corners', False)))
 
   @property
   def uses_gan(self) -> bool:
@@ -248,6 +253,10 @@ def generator_phase(nets: Networks, settings: StepSettings, state: TrainState,
 
     loss_inputs = {'driving': driving, 'prediction': prediction,
                    'deformed': generated['deformed']}
+    if weights.get('local_motion', 0):
+      loss_inputs.update(source=source, kp_source=kp_source, kp_driving=kp_driving,
+                         local_motion_variance=settings.local_motion_variance,
+                         warp_align_corners=settings.warp_align_corners)
     if settings.uses_perceptual:
       loss_inputs.update(vgg_features=_vgg_features(nets, frozen['vgg19'], dtype,
                                                      source.shape[0]),

@@ -1,0 +1,48 @@
+"""Each keypoint's own motion judged where it acts: a g3fa-jax training option.
+
+FOMM trains the keypoints only through the dense motion's mask, a softmax over the zero motion and
+the K keypoint motions. On a static background the zero motion is right almost everywhere, the
+mask settles on it within tens of steps, and from then on no gradient reaches the keypoints: they
+never become useful (README, "Training on the synthetic heads"). This loss bypasses the mask: the
+source warped by keypoint k's local affine motion (`sparse_motions`, the same motion the dense
+motion network blends) must match the driving frame in a Gaussian window around the driving
+keypoint. The windows are held fixed (stop-gradient), so a keypoint cannot lower the loss by
+moving to where nothing moves; it can only make its motion right where it is. A keypoint on the
+head must then be detected at corresponding points of the two frames: it tracks the head.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from g3fa_jax.models.dense_motion import sparse_motions
+from g3fa_jax.ops.grid import kp2gaussian
+from g3fa_jax.ops.grid_sample import grid_sample
+
+
+def local_motion_l1(source: jnp.ndarray, driving: jnp.ndarray, kp_source: dict, kp_driving: dict,
+                    *, window_variance: float = 0.01, align_corners: bool = True) -> jnp.ndarray:
+  """Mean over keypoints of the window-weighted L1 between the locally warped source and driving.
+
+  Args:
+    source, driving: (B, H, W, C) frames in [0, 1].
+    kp_source, kp_driving: {'value': (B, K, 2) in [-1, 1], optional 'jacobian': (B, K, 2, 2)}.
+    window_variance: variance of each keypoint's Gaussian window, in [-1, 1] units (0.01: a
+      standard deviation of a twentieth of the frame).
+    align_corners: the sampling convention of the warp (the generator's `warp_align_corners`).
+
+  Returns:
+    Scalar >= 0: sum_z w_k(z) |source(motion_k(z)) - driving(z)|, w_k the window around driving
+    keypoint k normalised to sum 1, averaged over channels, keypoints and the batch.
+  """
+  b, h, w, c = source.shape
+  motions = sparse_motions((h, w), kp_driving, kp_source)[:, 1:]  # without the zero motion
+  k = motions.shape[1]
+  repeated = jnp.broadcast_to(source[:, None], (b, k, h, w, c)).reshape(b * k, h, w, c)
+  warped = grid_sample(repeated, motions.reshape(b * k, h, w, 2),
+                       align_corners=align_corners).reshape(b, k, h, w, c)
+  error = jnp.mean(jnp.abs(warped - driving[:, None]), axis=-1)  # (B, K, H, W)
+  window = jax.lax.stop_gradient(kp2gaussian(kp_driving['value'], (h, w), window_variance))
+  window = window / jnp.maximum(jnp.sum(window, axis=(-2, -1), keepdims=True), 1e-12)
+  return jnp.mean(jnp.sum(window * error, axis=(-2, -1)))
