@@ -197,7 +197,8 @@ def motion(config) -> None:
       config, learning_rate=_LR.value, equivariance=_EQUIVARIANCE.value,
       zero_motion_warmup=_ZERO_MOTION_WARMUP.value, truth_motion=_TRUTH_MOTION.value,
       truth_keypoints=_TRUTH_KEYPOINTS.value, truth_steps=_TRUTH_STEPS.value,
-      local_motion=_LOCAL_MOTION.value, local_motion_variance=_LOCAL_VARIANCE.value)
+      local_motion=_LOCAL_MOTION.value, local_motion_variance=_LOCAL_VARIANCE.value,
+      seed=int(config.seed))
   next_batch = None
   if _TRUTH_MOTION.value or _TRUTH_KEYPOINTS.value:
     pairs = TruthPairs(config, trainer.motion_size)

@@ -34,7 +34,8 @@ def learning_curve(steps: Sequence[int], values: Sequence[float], baseline: floa
                    path: str | os.PathLike, *, title: str = 'Held-out reconstruction L1',
                    baseline_label: str = 'no motion (source frame copied)',
                    size: tuple[int, int] = (640, 400)) -> None:
-  """Writes a PNG line plot of values against steps, with the baseline as a dashed line.
+  """Writes a PNG line plot of values against steps, with the baseline as a dashed line and
+  each point labelled with its ratio to the baseline.
 
   Args:
     steps: x values (training steps), increasing.
@@ -79,10 +80,15 @@ def learning_curve(steps: Sequence[int], values: Sequence[float], baseline: floa
   points = [to_xy(x, y) for x, y in zip(steps, values)]
   if len(points) > 1:
     draw.line(points, fill=_CURVE_COLOUR, width=2)
-  for px, py in points:
+  for (px, py), value in zip(points, values):
     draw.ellipse([(px - 3, py - 3), (px + 3, py + 3)], fill=_CURVE_COLOUR)
+    # Each point's ratio to the baseline: near it the curve and the line are hard to tell apart.
+    if baseline > 0:
+      last = px > width - right - 40
+      draw.text((px - 6 if last else px + 6, py + 6), f'{value / baseline:.2f}x',
+                fill=_CURVE_COLOUR, font=font, anchor='rt' if last else 'lt')
 
-  legend_x, legend_y = left + 10, top + 10
+  legend_x, legend_y = width - right - 250, top + 10
   draw.line([(legend_x, legend_y), (legend_x + 20, legend_y)], fill=_CURVE_COLOUR, width=2)
   draw.text((legend_x + 26, legend_y), 'G3FA (this run)', fill=(0, 0, 0), font=font, anchor='lm')
   draw.line([(legend_x, legend_y + 16), (legend_x + 20, legend_y + 16)], fill=_BASELINE_COLOUR,
