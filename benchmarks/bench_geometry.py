@@ -4,8 +4,8 @@ judged on held-out synthetic heads against their ground truth.
   python benchmarks/bench_geometry.py --workdir=runs/geometry --steps=5000
   python benchmarks/bench_geometry.py --workdir=runs/geometry --steps=20 --modes=none  # smoke run
 
-Modes, with the same seed, data and schedule (configs/synthetic.py, num_train_steps=--steps, the
-learning rate x0.1 at 40 % and 80 % of them):
+Modes, with the same seed, data, motion warm-up (run once, shared) and schedule
+(configs/synthetic.py, num_train_steps=--steps, the learning rate x0.1 at 40 % and 80 % of them):
   none            no geometry discriminators (ensemble.w_depth = w_normal = 0);
   detached        the official code (depth and normal of a stop-gradient generated frame);
   differentiable  the paper (gradients through the frozen inverse renderer into the generator).
@@ -141,6 +141,7 @@ def main(argv) -> None:
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from g3fa_jax.demo import job  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.demo import motion_warmup  # pylint: disable=g-import-not-at-top
   from g3fa_jax.inference.animator import Animator  # pylint: disable=g-import-not-at-top
   from g3fa_jax.metrics import pose  # pylint: disable=g-import-not-at-top
   from g3fa_jax.models import inverse_renderer  # pylint: disable=g-import-not-at-top
@@ -154,6 +155,8 @@ def main(argv) -> None:
   job.prepare_data(base)
   job.prepare_inverse_renderer(base)
   job.prepare_vgg19(base)
+  # The recipe's motion warm-up, once: every mode starts from the same keypoints and motion.
+  motion = job.prepare_motion(base, workdir)
   held = heldout_set(base, _FRAMES.value)
 
   unsup3d = networks.build_network('unsup3d', base)
@@ -188,7 +191,8 @@ def main(argv) -> None:
     config = mode_config(base, mode, _STEPS.value)
     run_dir = os.path.join(workdir, mode)
     start = time.time()
-    trainer.train(config, run_dir)
+    trainer.train(config, run_dir, initialise=None if motion is None else (
+        lambda state: motion_warmup.into_state(state, motion)))
     animator = Animator.from_checkpoint(os.path.join(run_dir, 'checkpoints'))
     generated = np.concatenate([
         animator.reconstruct(held['source'][i:i + 16], held['driving'][i:i + 16])['prediction']

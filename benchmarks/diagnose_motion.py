@@ -56,6 +56,10 @@ _LOCAL_MOTION = flags.DEFINE_float('local_motion', 0., '--check=motion: weight o
                                    'local warp L1 (g3fa_jax.losses.local_motion).')
 _LOCAL_VARIANCE = flags.DEFINE_float('local_motion_variance', 0.01, '--check=motion: variance of '
                                      'its windows, in [-1, 1] units.')
+_LOCAL_SCALES = flags.DEFINE_list('local_motion_scales', ['1'], '--check=motion: its pyramid.')
+_STOP_BELOW = flags.DEFINE_float('stop_below', 0., '--check=motion: stop at the first report whose '
+                                 'warped source is below this ratio to copying on the training '
+                                 'pairs (0: never).')
 _EQUIVARIANCE = flags.DEFINE_float('equivariance', 10., 'Weight of the two equivariance losses '
                                    '(--check=motion).')
 
@@ -198,12 +202,14 @@ def motion(config) -> None:
       zero_motion_warmup=_ZERO_MOTION_WARMUP.value, truth_motion=_TRUTH_MOTION.value,
       truth_keypoints=_TRUTH_KEYPOINTS.value, truth_steps=_TRUTH_STEPS.value,
       local_motion=_LOCAL_MOTION.value, local_motion_variance=_LOCAL_VARIANCE.value,
+      local_motion_scales=tuple(float(x) for x in _LOCAL_SCALES.value),
       seed=int(config.seed))
   next_batch = None
   if _TRUTH_MOTION.value or _TRUTH_KEYPOINTS.value:
     pairs = TruthPairs(config, trainer.motion_size)
     next_batch = lambda: pairs.sample(int(config.batch_size))
-  for line in job.train_motion(trainer, config, _STEPS.value, _EVERY.value, next_batch):
+  for line in job.train_motion(trainer, config, _STEPS.value, _EVERY.value, next_batch,
+                               stop_below=_STOP_BELOW.value):
     print(line, flush=True)
 
 

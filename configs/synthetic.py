@@ -94,10 +94,17 @@ def get_config() -> ml_collections.ConfigDict:
       # detector and dense motion network alone on the warped source (~30x cheaper per step than
       # the full step) with each keypoint's local warp L1 (motion_warmup_local_motion, relative to
       # the warped source's L1), which trains the keypoints while the mask still sits on zero
-      # motion; the mask leaves it by itself after ~1500 steps (README, "Training on the
-      # synthetic heads"). motion_warmup_zero_motion_steps > 0 would also withhold the mask's
-      # zero-motion channel for the first steps (fragile without the local term).
-      'motion_warmup_steps': 3000,
+      # motion. The mask leaves zero motion by itself, but when varies with the seed (after
+      # 1250-2750 steps, or not within 3000; README, "Training on the synthetic heads"), so the
+      # warm-up runs until the warped source beats copying the source on the training pairs
+      # (below motion_warmup_stop_below of it over the last motion_warmup_every steps, after at
+      # least motion_warmup_min_steps), at most motion_warmup_steps steps.
+      # motion_warmup_zero_motion_steps > 0 would also withhold the mask's zero-motion channel
+      # for the first steps (fragile).
+      'motion_warmup_steps': 6000,
+      'motion_warmup_min_steps': 1000,
+      'motion_warmup_stop_below': 0.93,
+      'motion_warmup_every': 250,
       'motion_warmup_zero_motion_steps': 0,
       'motion_warmup_local_motion': 10.0,
       # The inverse renderer: Unsup3D's depth net fitted to the ground-truth depth.

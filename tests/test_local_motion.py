@@ -81,3 +81,18 @@ def test_generator_losses_adds_it_by_its_weight():
   assert float(got['local_motion']) == pytest.approx(expected, rel=1e-6)
   with pytest.raises(ValueError, match='local_motion'):
     losses.generator_losses(weights, driving=driving, kp_driving=kp)
+
+
+def test_pyramid_levels_average_with_windows_of_the_same_pixel_size():
+  from g3fa_jax.ops.antialias import antialias_downsample  # pylint: disable=g-import-not-at-top
+  source = _smooth_frame()
+  driving = _shifted(source, 5)
+  kp_source, kp_driving = _keypoints(POINTS), _keypoints(np.asarray(POINTS) + [0.05, 0.])
+  both = local_motion_l1(source, driving, kp_source, kp_driving, window_variance=0.01,
+                         scales=(1.0, 0.5))
+  fine = local_motion_l1(source, driving, kp_source, kp_driving, window_variance=0.01)
+  coarse = local_motion_l1(antialias_downsample(source, 0.5), antialias_downsample(driving, 0.5),
+                           kp_source, kp_driving, window_variance=0.04)
+  assert float(both) == pytest.approx((float(fine) + float(coarse)) / 2, rel=1e-6)
+  with pytest.raises(ValueError, match='scales'):
+    local_motion_l1(source, driving, kp_source, kp_driving, scales=())

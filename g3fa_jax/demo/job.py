@@ -411,12 +411,15 @@ def prepare(config: ml_collections.ConfigDict, workdir: str | os.PathLike
 
 def train_motion(motion: motion_warmup.MotionTrainer, config: ml_collections.ConfigDict,
                  steps: int, every: int,
-                 next_batch: Optional[Callable[[], tuple[Any, Any, Any]]] = None
-                 ) -> Iterator[str]:
-  """Trains `motion` for `steps` steps on `next_batch()` -> (source, driving, true motion or None)
-  (default: the training split's pairs); yields a progress line every `every` steps: the
-  warped-source L1 (train, held-out, against copying the source) and the mask's weight on zero
-  motion, both with the step's zero-motion offset (what training sees)."""
+                 next_batch: Optional[Callable[[], tuple[Any, Any, Any]]] = None, *,
+                 stop_below: float = 0., min_steps: int = 0) -> Iterator[str]:
+  """Trains `motion` for up to `steps` steps on `next_batch()` -> (source, driving, true motion
+  or None) (default: the training split's pairs); yields a progress line every `every` steps: the
+  warped-source L1 (train, its ratio to copying the source on the same pairs, held-out against
+  copying) and the mask's weight on zero motion, both with the step's zero-motion offset (what
+  training sees). With `stop_below` > 0 it stops early, after at least `min_steps`, at the first
+  report whose train ratio is below `stop_below` (the mask has left zero motion: the held-out
+  pairs are only reported, never used to decide)."""
   if next_batch is None:
     train_input = input_pipeline.make_train_input(config, int(config.batch_size))
     bad_records = input_pipeline.BadRecordMonitor(max_fraction=1.0)
@@ -425,27 +428,37 @@ def train_motion(motion: motion_warmup.MotionTrainer, config: ml_collections.Con
       batch = bad_records.take(dict(next(train_input.iterator)))
       return batch['source'], batch['driving'], None
   baseline = source_copy_l1(config)
-  start, history = time.time(), []
+  start, history, copied = time.time(), [], []
   for i in range(steps):
     source, driving, truth = next_batch()
     history.append(motion.step(source, driving, i, truth))
+    copied.append(float(np.mean(np.abs(np.asarray(source) - np.asarray(driving)))))
     if (i + 1) % every == 0 or i + 1 == steps:
       heldout = _heldout_mean_l1(lambda a, b, i=i: motion.warped(a, b, i), config, 8)
       keypoints_only = _heldout_mean_l1(motion.keypoints_warped, config, 8)
+      train_l1 = float(np.mean(jax.device_get(history)))
+      train_ratio = train_l1 / max(float(np.mean(copied)), 1e-12)
+      done = stop_below > 0 and i + 1 >= min_steps and train_ratio < stop_below
       yield (f'step {i + 1}/{steps} ({time.time() - start:.0f} s): warped-source L1 train '
-             f'{float(np.mean(jax.device_get(history))):.4f}, held-out {heldout:.4f} '
+             f'{train_l1:.4f} ({train_ratio:.2f}x copying), held-out {heldout:.4f} '
              f'({heldout / baseline:.2f}x copying; by the keypoints alone '
              f'{keypoints_only / baseline:.2f}x); mask weight on zero motion '
-             f'{motion.zero_motion_weight(source, driving, i):.3f}')
-      history = []
+             f'{motion.zero_motion_weight(source, driving, i):.3f}'
+             + (f'; below {stop_below:.2f}x on the training pairs: done' if done else ''))
+      if done:
+        return
+      history, copied = [], []
 
 
 def prepare_motion(config: ml_collections.ConfigDict, workdir: str | os.PathLike
                    ) -> Optional[dict[str, Any]]:
-  """The motion warm-up (`config.demo.motion_warmup_steps` > 0): the keypoint detector and dense
-  motion network trained alone on the warped source (`motion_warmup.MotionTrainer`), the
-  zero-motion channel withheld for the first `demo.motion_warmup_zero_motion_steps`; cached in
-  WORKDIR/motion_warmup.msgpack. Returns their variables (None without a warm-up)."""
+  """The motion warm-up (`config.demo.motion_warmup_steps` > 0, at most that many steps): the
+  keypoint detector and dense motion network trained alone on the warped source
+  (`motion_warmup.MotionTrainer`) with the local motion loss (`demo.motion_warmup_local_motion`),
+  the zero-motion channel withheld for the first `demo.motion_warmup_zero_motion_steps`, stopped
+  early once the warped source beats copying on the training pairs (`demo.motion_warmup_stop_below`,
+  after `demo.motion_warmup_min_steps`); cached in WORKDIR/motion_warmup.msgpack. Returns their
+  variables (None without a warm-up)."""
   steps = int(config.demo.get('motion_warmup_steps', 0))
   if steps <= 0:
     return None
@@ -454,15 +467,19 @@ def prepare_motion(config: ml_collections.ConfigDict, workdir: str | os.PathLike
     _log('Motion warm-up: reusing %s', path)
     return serialization.msgpack_restore(path.read_bytes())
   held = int(config.demo.motion_warmup_zero_motion_steps)
-  _log('Motion warm-up: keypoint detector + dense motion alone for %d steps, the zero-motion '
-       'channel withheld for the first %d', steps, held)
+  _log('Motion warm-up: keypoint detector + dense motion alone for up to %d steps, the '
+       'zero-motion channel withheld for the first %d', steps, held)
   motion = motion_warmup.MotionTrainer(
       config, learning_rate=float(config.train.lr_kp_detector), zero_motion_warmup=held,
       equivariance=float(config.train.loss_weights.equivariance_value),
       local_motion=float(config.demo.get('motion_warmup_local_motion', 0.)),
       local_motion_variance=float(config.train.get('local_motion_variance', 0.01)),
+      local_motion_scales=tuple(config.train.get('local_motion_scales', (1.0,))),
       seed=int(config.seed))
-  for line in train_motion(motion, config, steps, max(1, steps // 4)):
+  lines = train_motion(motion, config, steps, int(config.demo.get('motion_warmup_every', 250)),
+                       stop_below=float(config.demo.get('motion_warmup_stop_below', 0.)),
+                       min_steps=int(config.demo.get('motion_warmup_min_steps', 0)))
+  for line in lines:
     _log('Motion warm-up %s', line)
   variables = motion.variables()
   shards.write_bytes_atomic(path, serialization.msgpack_serialize(variables))

@@ -57,7 +57,8 @@ class MotionTrainer:
   def __init__(self, config: ml_collections.ConfigDict, *, learning_rate: float = 1e-3,
                equivariance: float = 10., zero_motion_warmup: int = 0,
                truth_motion: float = 0., truth_keypoints: float = 0., truth_steps: int = 0,
-               local_motion: float = 0., local_motion_variance: float = 0.01, seed: int = 0):
+               local_motion: float = 0., local_motion_variance: float = 0.01,
+               local_motion_scales: tuple[float, ...] = (1.0,), seed: int = 0):
     self.config = config
     self.zero_motion_warmup = int(zero_motion_warmup)
     self.truth_steps = int(truth_steps)
@@ -77,7 +78,8 @@ class MotionTrainer:
     self.optimizer = optax.adam(learning_rate, b1=0.9)
     self.opt_state = self.optimizer.init(self.params)
     weights = (float(equivariance), float(truth_motion), float(truth_keypoints),
-               float(local_motion), float(local_motion_variance))
+               float(local_motion), float(local_motion_variance),
+               tuple(float(x) for x in local_motion_scales))
     transform_params = dict(config.train.transform_params)
     self._step = jax.jit(lambda *args: _step(self, weights, transform_params, *args))
     self._warp = jax.jit(lambda p, s, a, b, o: self.warp(p, s, a, b, False, o))
@@ -135,7 +137,8 @@ class MotionTrainer:
 
 def _step(trainer: MotionTrainer, weights, transform_params, params, stats, opt_state, source,
           driving, truth, truth_on, offset, rng):
-  equivariance, truth_motion, truth_keypoints, local_motion, local_variance = weights
+  (equivariance, truth_motion, truth_keypoints, local_motion, local_variance,
+   local_scales) = weights
 
   def loss_fn(params):
     warped, kp_source, kp_driving, out, new_stats = trainer.warp(params, stats, source, driving,
@@ -151,7 +154,7 @@ def _step(trainer: MotionTrainer, weights, transform_params, params, stats, opt_
     if local_motion:
       loss += local_motion * local_motion_l1(source, driving, kp_source, kp_driving,
                                              window_variance=local_variance,
-                                             align_corners=trainer.align)
+                                             align_corners=trainer.align, scales=local_scales)
     if equivariance:
       tps = losses.sample_tps(rng, source.shape[0], **transform_params)
       transformed, s = trainer.kp_detector.apply(

@@ -9,33 +9,51 @@ motion network blends) must match the driving frame in a Gaussian window around 
 keypoint. The windows are held fixed (stop-gradient), so a keypoint cannot lower the loss by
 moving to where nothing moves; it can only make its motion right where it is. A keypoint on the
 head must then be detected at corresponding points of the two frames: it tracks the head.
+Judged on an image pyramid (`scales`), a keypoint a few pixels off still feels where to go: the
+blurred levels widen the basin of the L1, as in FOMM's multi-scale perceptual loss.
 """
 
 from __future__ import annotations
+
+from typing import Sequence
 
 import jax
 import jax.numpy as jnp
 
 from g3fa_jax.models.dense_motion import sparse_motions
+from g3fa_jax.ops.antialias import antialias_downsample
 from g3fa_jax.ops.grid import kp2gaussian
 from g3fa_jax.ops.grid_sample import grid_sample
 
 
 def local_motion_l1(source: jnp.ndarray, driving: jnp.ndarray, kp_source: dict, kp_driving: dict,
-                    *, window_variance: float = 0.01, align_corners: bool = True) -> jnp.ndarray:
+                    *, window_variance: float = 0.01, align_corners: bool = True,
+                    scales: Sequence[float] = (1.0,)) -> jnp.ndarray:
   """Mean over keypoints of the window-weighted L1 between the locally warped source and driving.
 
   Args:
     source, driving: (B, H, W, C) frames in [0, 1].
     kp_source, kp_driving: {'value': (B, K, 2) in [-1, 1], optional 'jacobian': (B, K, 2, 2)}.
-    window_variance: variance of each keypoint's Gaussian window, in [-1, 1] units (0.01: a
-      standard deviation of a twentieth of the frame).
+    window_variance: variance of each keypoint's Gaussian window at scale 1, in [-1, 1] units
+      (0.01: a standard deviation of a twentieth of the frame); at scale s, window_variance / s^2.
     align_corners: the sampling convention of the warp (the generator's `warp_align_corners`).
+    scales: the pyramid levels (1: the frames as given; 0.5: antialiased to half size, ...).
 
   Returns:
     Scalar >= 0: sum_z w_k(z) |source(motion_k(z)) - driving(z)|, w_k the window around driving
-    keypoint k normalised to sum 1, averaged over channels, keypoints and the batch.
+    keypoint k normalised to sum 1, averaged over channels, keypoints, the batch and the scales.
   """
+  if not scales:
+    raise ValueError('local_motion_l1: scales is empty')
+  # Each level's windows span the same number of its pixels: wider on the coarser levels.
+  levels = [_one_scale(antialias_downsample(source, s), antialias_downsample(driving, s),
+                       kp_source, kp_driving, window_variance / s ** 2, align_corners)
+            for s in scales]
+  return sum(levels) / len(levels)
+
+
+def _one_scale(source: jnp.ndarray, driving: jnp.ndarray, kp_source: dict, kp_driving: dict,
+               window_variance: float, align_corners: bool) -> jnp.ndarray:
   b, h, w, c = source.shape
   motions = sparse_motions((h, w), kp_driving, kp_source)[:, 1:]  # without the zero motion
   k = motions.shape[1]

@@ -62,6 +62,7 @@ def generator_losses(loss_weights: Mapping[str, Any], *,
                      source: Optional[jax.Array] = None,
                      kp_source: Optional[Mapping[str, jax.Array]] = None,
                      local_motion_variance: float = 0.01, warp_align_corners: bool = True,
+                     local_motion_scales: Sequence[float] = (1.0,),
                      vgg_features: Optional[perceptual.FeatureFn] = None,
                      pyramid_scales: Sequence[float] = perceptual.PYRAMID_SCALES,
                      ) -> dict[str, jax.Array]:
@@ -83,7 +84,8 @@ def generator_losses(loss_weights: Mapping[str, Any], *,
     deformed: (B, H, W, 3) source frames warped by the dense motion (warped_l1 only).
     source, kp_source: the source frames and their keypoints (local_motion only, with driving and
       kp_driving).
-    local_motion_variance, warp_align_corners: its windows' variance and sampling convention.
+    local_motion_variance, warp_align_corners, local_motion_scales: its windows' variance,
+      sampling convention and pyramid levels.
     vgg_features: images -> relu1_1..relu5_1 (perceptual loss only).
     pyramid_scales: perceptual image pyramid (official train_params.scales).
 
@@ -109,7 +111,7 @@ def generator_losses(loss_weights: Mapping[str, Any], *,
                        'or kp_driving is missing')
     losses['local_motion'] = local_weight * local_motion.local_motion_l1(
         source, driving, kp_source, kp_driving, window_variance=local_motion_variance,
-        align_corners=warp_align_corners)
+        align_corners=warp_align_corners, scales=local_motion_scales)
   perceptual_weights = tuple(loss_weights.get('perceptual', ()))
   if sum(perceptual_weights) != 0:
     if vgg_features is None or driving is None or prediction is None:

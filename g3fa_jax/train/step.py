@@ -77,6 +77,7 @@ class StepSettings:
   unsup3d: Any  # ConfigDict with image_size, min/max/border depth, fov.
   zero_motion_warmup_steps: int = 0
   local_motion_variance: float = 0.01
+  local_motion_scales: tuple[float, ...] = (1.0,)
   warp_align_corners: bool = False
 
   @classmethod
@@ -98,6 +99,8 @@ class StepSettings:
                compute_dtype=COMPUTE_DTYPES[train.compute_dtype], unsup3d=config.unsup3d,
                zero_motion_warmup_steps=int(train.get('zero_motion_warmup_steps', 0)),
                local_motion_variance=float(train.get('local_motion_variance', 0.01)),
+               local_motion_scales=tuple(float(x) for x in train.get('local_motion_scales',
+                                                                     (1.0,))),
                warp_align_corners=bool(
                    config.model.generator_params.get('warp_align_corners', False)))
 
@@ -256,6 +259,7 @@ def generator_phase(nets: Networks, settings: StepSettings, state: TrainState,
     if weights.get('local_motion', 0):
       loss_inputs.update(source=source, kp_source=kp_source, kp_driving=kp_driving,
                          local_motion_variance=settings.local_motion_variance,
+                         local_motion_scales=settings.local_motion_scales,
                          warp_align_corners=settings.warp_align_corners)
     if settings.uses_perceptual:
       loss_inputs.update(vgg_features=_vgg_features(nets, frozen['vgg19'], dtype,
