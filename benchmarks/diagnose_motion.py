@@ -21,6 +21,12 @@
   # keypoint's own motion is right where it sits).
   python benchmarks/diagnose_motion.py --workdir=runs/diag --check=motion --steps=1500 \
       --every=250 --truth_motion=10 --truth_keypoints=10 --truth_steps=1000
+  # Each keypoint's own motion judged in a window around it (loss_weights.local_motion): the
+  # keypoints learn while the mask sits on zero motion, then the mask leaves it by itself; with
+  # --stop_below the run ends, as the job's warm-up does, once the warped source beats copying on
+  # the training pairs. Try --config.seed=1 / 2 and --local_motion_scales=1,0.5,0.25.
+  python benchmarks/diagnose_motion.py --workdir=runs/diag --check=motion --steps=6000 \
+      --every=250 --local_motion=10 --stop_below=0.93
 
 Uses (and makes when missing) the main job's synthetic clips in WORKDIR/data. Any config field can
 be overridden: --config.model.kp_detector_params.scale_factor=0.5. Prints one line per figure.
