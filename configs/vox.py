@@ -61,9 +61,10 @@ def get_config() -> ml_collections.ConfigDict:
           # the keypoints learn to track even while the mask sits on zero motion.
           'local_motion': 0.0,
       },
-      # Variance of the local_motion windows, in [-1, 1] units, and its image pyramid.
+      # Variance of the local_motion windows, in [-1, 1] units, and its image pyramid (a tuple, so
+      # that --config.train.local_motion_scales='(1, 0.5, 0.25)' can override it).
       'local_motion_variance': 0.01,
-      'local_motion_scales': [1.0],
+      'local_motion_scales': (1.0,),
       # g3fa-jax option: for this many first steps the dense motion's zero-motion channel gets no
       # mask weight (its logit -20), so the warp must use the keypoints' motions while they are
       # still poor; without it the mask's softmax settles on zero motion within tens of steps and
