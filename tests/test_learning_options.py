@@ -257,17 +257,10 @@ def test_zero_motion_warmup_schedule():
   assert settings.zero_motion_warmup_steps == _synthetic_config().train.zero_motion_warmup_steps
 
 
-def test_train_step_holds_the_zero_motion_channel_during_the_warmup():
-  """The generator phase passes the schedule to the dense motion: at step 0 of a 5-step warm-up
-  the mask has no weight on zero motion, after it the channel is back."""
+def _generator_phase_inputs(config):
+  """(nets, settings, fresh train state, a random 2-pair 64x64 batch, rng) for generator_phase."""
   from g3fa_jax.train import optim  # pylint: disable=g-import-not-at-top
   from g3fa_jax.train import state as state_lib  # pylint: disable=g-import-not-at-top
-  config = _synthetic_config()
-  config.train.zero_motion_warmup_steps = 5
-  weights = config.train.loss_weights  # the cheapest phase: no GAN, VGG19 or equivariance
-  weights.generator_gan = 0.
-  weights.perceptual = [0.] * len(weights.perceptual)
-  weights.equivariance_value = weights.equivariance_jacobian = 0.
   nets = step_lib.Networks.from_config(config)
   settings = step_lib.StepSettings.from_config(config)
   state = state_lib.init_train_state(config, optim.make_optimizers(config, steps_per_epoch=10),
@@ -275,6 +268,19 @@ def test_train_step_holds_the_zero_motion_channel_during_the_warmup():
   rng = jax.random.PRNGKey(1)
   batch = {'source': jax.random.uniform(rng, (2, 64, 64, 3)),
            'driving': jax.random.uniform(jax.random.PRNGKey(2), (2, 64, 64, 3))}
+  return nets, settings, state, batch, rng
+
+
+def test_train_step_holds_the_zero_motion_channel_during_the_warmup():
+  """The generator phase passes the schedule to the dense motion: at step 0 of a 5-step warm-up
+  the mask has no weight on zero motion, after it the channel is back."""
+  config = _synthetic_config()
+  config.train.zero_motion_warmup_steps = 5
+  weights = config.train.loss_weights  # the cheapest phase: no GAN, VGG19 or equivariance
+  weights.generator_gan = 0.
+  weights.perceptual = [0.] * len(weights.perceptual)
+  weights.equivariance_value = weights.equivariance_jacobian = 0.
+  nets, settings, state, batch, rng = _generator_phase_inputs(config)
   phase = jax.jit(lambda s: step_lib.generator_phase(nets, settings, s, batch, {}, rng)[1][
       'generated']['mask'][..., 0].max())
   assert float(phase(state)) < 1e-6
@@ -318,21 +324,13 @@ def test_local_motion_trains_the_keypoints_without_the_generator():
   """With loss_weights.local_motion alone the generator phase reports that term, and its gradient
   reaches the keypoint detector but no generator weight (it bypasses the dense motion's mask)."""
   from g3fa_jax.losses.local_motion import local_motion_l1  # pylint: disable=g-import-not-at-top
-  from g3fa_jax.train import optim  # pylint: disable=g-import-not-at-top
-  from g3fa_jax.train import state as state_lib  # pylint: disable=g-import-not-at-top
   config = _synthetic_config()
   weights = config.train.loss_weights
   weights.generator_gan = weights.pixel_l1 = weights.warped_l1 = 0.
   weights.perceptual = [0.] * len(weights.perceptual)
   weights.equivariance_value = weights.equivariance_jacobian = 0.
   weights.local_motion = 10.
-  nets = step_lib.Networks.from_config(config)
-  settings = step_lib.StepSettings.from_config(config)
-  state = state_lib.init_train_state(config, optim.make_optimizers(config, steps_per_epoch=10),
-                                     jax.random.PRNGKey(0))
-  rng = jax.random.PRNGKey(1)
-  batch = {'source': jax.random.uniform(rng, (2, 64, 64, 3)),
-           'driving': jax.random.uniform(jax.random.PRNGKey(2), (2, 64, 64, 3))}
+  nets, settings, state, batch, rng = _generator_phase_inputs(config)
   grads, aux = jax.jit(lambda s: step_lib.generator_phase(nets, settings, s, batch, {}, rng))(state)
   assert set(aux['losses']) == {'local_motion'}
   expected = 10. * local_motion_l1(batch['source'], batch['driving'], aux['kp_source'],

@@ -488,17 +488,16 @@ def prepare_motion(config: ml_collections.ConfigDict, workdir: str | os.PathLike
 
 
 def write_reconstruction(animator, config: ml_collections.ConfigDict,
-                         sheet_path: str | os.PathLike, frames: int = 8) -> float:
+                         sheet_path: str | os.PathLike, frames: int = 8) -> None:
   """What the held-out L1 measures, as a picture: the first held-out clip's first frame driven by
   `frames` frames of the same clip (its own keypoints, absolute motion); writes a contact sheet
-  (source, driving row, generated row). Returns the generated frames' L1 to the driving ones."""
+  (source, driving row, generated row)."""
   record = _split_source(config, 'test')[0]
   idx = np.unique(np.linspace(1, record['num_frames'] - 1, frames).round().astype(int))
   clip = _decode_frames(record, [0] + list(idx))
   source = np.broadcast_to(clip[:1], clip[1:].shape)
   generated = np.asarray(animator.reconstruct(np.ascontiguousarray(source), clip[1:])['prediction'])
   figures.contact_sheet(clip[0], clip[1:], generated, sheet_path)
-  return float(np.mean(np.abs(generated - clip[1:])))
 
 
 def finish(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> dict[str, Any]:
