@@ -60,11 +60,21 @@ def get_config() -> ml_collections.ConfigDict:
           # driving frame in a window around the keypoint, bypassing the dense motion's mask, so
           # the keypoints learn to track even while the mask sits on zero motion.
           'local_motion': 0.0,
+          # g3fa-jax option: weight of the keypoint separation loss (g3fa_jax/losses/
+          # keypoint_separation.py): each pair of keypoints penalised by a Gaussian of their
+          # distance (keypoint_separation_sigma), against keypoints that all sit in one place.
+          'keypoint_separation': 0.0,
       },
       # Variance of the local_motion windows, in [-1, 1] units, and its image pyramid (a tuple, so
       # that --config.train.local_motion_scales='(1, 0.5, 0.25)' can override it).
       'local_motion_variance': 0.01,
       'local_motion_scales': (1.0,),
+      # Standard deviation in pixels of the high-pass applied to both frames before the
+      # local_motion L1 (0: the plain frames): shading that stays with the light, not with the
+      # face, pulls the plain L1 towards too little motion (g3fa_jax/losses/local_motion.py).
+      'local_motion_highpass': 0.0,
+      # Distance (in [-1, 1] units) below which the keypoint_separation loss pushes two apart.
+      'keypoint_separation_sigma': 0.1,
       # g3fa-jax option: for this many first steps the dense motion's zero-motion channel gets no
       # mask weight (its logit -20), so the warp must use the keypoints' motions while they are
       # still poor; without it the mask's softmax settles on zero motion within tens of steps and

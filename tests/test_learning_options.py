@@ -323,6 +323,7 @@ def test_motion_warmup_trains_and_drops_into_a_train_state():
 def test_local_motion_trains_the_keypoints_without_the_generator():
   """With loss_weights.local_motion alone the generator phase reports that term, and its gradient
   reaches the keypoint detector but no generator weight (it bypasses the dense motion's mask)."""
+  from g3fa_jax.losses.keypoint_separation import keypoint_separation  # pylint: disable=g-import-not-at-top
   from g3fa_jax.losses.local_motion import local_motion_l1  # pylint: disable=g-import-not-at-top
   config = _synthetic_config()
   weights = config.train.loss_weights
@@ -330,11 +331,19 @@ def test_local_motion_trains_the_keypoints_without_the_generator():
   weights.perceptual = [0.] * len(weights.perceptual)
   weights.equivariance_value = weights.equivariance_jacobian = 0.
   weights.local_motion = 10.
+  config.train.local_motion_highpass = 1.0
+  weights.keypoint_separation = 2.
+  config.train.keypoint_separation_sigma = 0.3
   nets, settings, state, batch, rng = _generator_phase_inputs(config)
+  assert settings.local_motion.highpass_sigma == 1.0
   grads, aux = jax.jit(lambda s: step_lib.generator_phase(nets, settings, s, batch, {}, rng))(state)
-  assert set(aux['losses']) == {'local_motion'}
+  assert set(aux['losses']) == {'local_motion', 'keypoint_separation'}
+  expected_separation = (keypoint_separation(aux['kp_source']['value'], 0.3)
+                         + keypoint_separation(aux['kp_driving']['value'], 0.3))
+  assert float(aux['losses']['keypoint_separation']) == pytest.approx(
+      float(expected_separation), rel=1e-5)
   expected = 10. * local_motion_l1(batch['source'], batch['driving'], aux['kp_source'],
-                                   aux['kp_driving'], window_variance=settings.local_motion_variance)
+                                   aux['kp_driving'], **settings.local_motion.kwargs())
   assert float(aux['losses']['local_motion']) == pytest.approx(float(expected), rel=1e-5)
   norm = lambda tree: sum(float(jnp.sum(jnp.abs(x))) for x in jax.tree_util.tree_leaves(tree))
   assert norm(grads['kp_detector']) > 0

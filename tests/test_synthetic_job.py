@@ -74,6 +74,8 @@ def test_job_writes_every_output(finished_job):
   # A tie with copying the source is no win: at least 1 % below the baseline.
   assert saved['beats_source_copy'] == (saved['ratio_to_source_copy'] <= 0.99)
   assert set(saved['keypoint_pose_correlation']) == {'yaw_x', 'pitch_y'}
+  # How the learnt motion compares with the synthetic heads' true motion (true_motion.py).
+  assert {'gain', 'keypoint_gain', 'keypoint_spread_px'} <= set(saved['true_motion'])
   # The learning curve: step 0 and each checkpoint (steps 2), with the baseline; its plot.
   curve = json.loads((workdir / 'learning_curve.json').read_text())
   assert sorted(curve['heldout_l1']) == ['0', '2']

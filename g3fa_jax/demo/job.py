@@ -40,6 +40,7 @@ from g3fa_jax.data import shards
 from g3fa_jax.data import source as source_lib
 from g3fa_jax.demo import figures
 from g3fa_jax.demo import motion_warmup
+from g3fa_jax.demo import true_motion
 from g3fa_jax.inference.animator import Animator
 from g3fa_jax.models import inverse_renderer
 from g3fa_jax.models import networks
@@ -244,13 +245,15 @@ def untrained_animator(config: ml_collections.ConfigDict):
   return Animator(config, variables['kp_detector'], variables['generator'])
 
 
-def heldout_batches(config: ml_collections.ConfigDict, batch_size: int
+def heldout_batches(config: ml_collections.ConfigDict, batch_size: int, split: str = 'test',
+                    max_clips: int = 0
                     ) -> Iterator[tuple[dict[str, Any], list[int], np.ndarray, np.ndarray]]:
   """The held-out pairs, in batches: (record, driving frame indices, source (b, H, W, 3),
   driving (b, H, W, 3)) with the test clip's first frame as the source (repeated) and the other
-  frames (or `demo.eval_frames` of them) as driving frames; frames float32 in [0, 1]."""
-  clips = _split_source(config, 'test')
-  n_clips = int(config.demo.eval_clips) or len(clips)
+  frames (or `demo.eval_frames` of them) as driving frames; frames float32 in [0, 1]. The same
+  pairs of the first `max_clips` clips of another `split` with split='train'."""
+  clips = _split_source(config, split)
+  n_clips = int(max_clips or config.demo.eval_clips) or len(clips)
   max_frames = int(config.demo.eval_frames)
   for c in range(min(n_clips, len(clips))):
     record = clips[c]
@@ -273,6 +276,13 @@ def _heldout_mean_l1(predict: Callable[[np.ndarray, np.ndarray], np.ndarray],
     total += float(np.abs(predict(source, driving) - driving).mean()) * len(driving)
     count += len(driving)
   return total / max(count, 1)
+
+
+def _motion_of(animator, source: np.ndarray, driving: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """(sampling grid, source keypoints, driving keypoints) of `animator` on a pair of batches."""
+  out = animator.reconstruct(source, driving)
+  return out['deformation'], out['kp_source']['value'], out['kp_driving']['value']
 
 
 def keypoint_pose_correlation(animator, config: ml_collections.ConfigDict) -> dict[str, float]:
@@ -365,26 +375,37 @@ class LearningCurve:
     self.points: dict[int, float] = {int(k): v for k, v in saved.get('heldout_l1', {}).items()}
     self.correlations: dict[int, dict[str, float]] = {
         int(k): v for k, v in saved.get('keypoint_pose_correlation', {}).items()}
+    self.true_motion: dict[int, dict[str, float]] = {
+        int(k): v for k, v in saved.get('true_motion', {}).items()}
     self.baseline: float | None = saved.get('source_copy_heldout_l1')
+    self._score: true_motion.TrueMotionScore | None = None
 
   def evaluate(self, step: int, animator) -> float:
     """Measures `animator` (the networks at `step`), records and draws the point; returns L1."""
     l1 = heldout_l1(animator, self.config)
     self.points[int(step)] = l1
     self.correlations[int(step)] = keypoint_pose_correlation(animator, self.config)
+    if self._score is None:
+      dense_motion = self.config.model.generator_params.dense_motion_params
+      self._score = true_motion.heldout_score(
+          self.config, round(int(self.config.image_size) * float(dense_motion.scale_factor)))
+    self.true_motion[int(step)] = self._score(lambda a, b: _motion_of(animator, a, b))
     if self.baseline is None:
       self.baseline = source_copy_l1(self.config)
     content = {'heldout_l1': {str(k): v for k, v in sorted(self.points.items())},
                'source_copy_heldout_l1': self.baseline,
                'keypoint_pose_correlation': {str(k): v
-                                             for k, v in sorted(self.correlations.items())}}
+                                             for k, v in sorted(self.correlations.items())},
+               'true_motion': {str(k): v for k, v in sorted(self.true_motion.items())}}
     shards.write_json_atomic(self.path, content)
     steps = sorted(self.points)
     figures.learning_curve(steps, [self.points[k] for k in steps], self.baseline, self.plot_path)
-    correlation = self.correlations[int(step)]
+    correlation, truth = self.correlations[int(step)], self.true_motion[int(step)]
     _log('Held-out reconstruction L1 at step %d: %.4f (no-motion baseline %.4f: %.2fx); '
-         'keypoints vs head pose: r(yaw, x) = %.2f, r(pitch, y) = %.2f', step, l1,
-         self.baseline, l1 / self.baseline, correlation['yaw_x'], correlation['pitch_y'])
+         'keypoints vs head pose: r(yaw, x) = %.2f, r(pitch, y) = %.2f; against the true '
+         'motion: dense gain %.2f, keypoint gain %.2f, keypoint spread %.1f px', step, l1,
+         self.baseline, l1 / self.baseline, correlation['yaw_x'], correlation['pitch_y'],
+         truth['gain'], truth['keypoint_gain'], truth['keypoint_spread_px'])
     return l1
 
   def on_checkpoint(self, step: int, state: Any) -> None:
@@ -429,6 +450,8 @@ def train_motion(motion: motion_warmup.MotionTrainer, config: ml_collections.Con
       batch = bad_records.take(dict(next(train_input.iterator)))
       return batch['source'], batch['driving'], None
   baseline = source_copy_l1(config)
+  score = true_motion.heldout_score(config, motion.motion_size)
+  train_score = true_motion.heldout_score(config, motion.motion_size, split='train')
   start, history, copied = time.time(), [], []
   for i in range(steps):
     source, driving, truth = next_batch()
@@ -437,6 +460,8 @@ def train_motion(motion: motion_warmup.MotionTrainer, config: ml_collections.Con
     if (i + 1) % every == 0 or i + 1 == steps:
       heldout = _heldout_mean_l1(lambda a, b, i=i: motion.warped(a, b, i), config, 8)
       keypoints_only = _heldout_mean_l1(motion.keypoints_warped, config, 8)
+      truth = score(lambda a, b, i=i: motion.motion(a, b, i))
+      train_truth = train_score(lambda a, b, i=i: motion.motion(a, b, i))
       train_l1 = float(np.mean(jax.device_get(history)))
       train_ratio = train_l1 / max(float(np.mean(copied)), 1e-12)
       done = stop_below > 0 and i + 1 >= min_steps and train_ratio < stop_below
@@ -444,7 +469,13 @@ def train_motion(motion: motion_warmup.MotionTrainer, config: ml_collections.Con
              f'{train_l1:.4f} ({train_ratio:.2f}x copying), held-out {heldout:.4f} '
              f'({heldout / baseline:.2f}x copying; by the keypoints alone '
              f'{keypoints_only / baseline:.2f}x); mask weight on zero motion '
-             f'{motion.zero_motion_weight(source, driving, i):.3f}'
+             f'{motion.zero_motion_weight(source, driving, i):.3f}; against the true motion: '
+             f'gain {truth["gain"]:.2f}, endpoint error {truth["endpoint_px"]:.2f} px '
+             f'(no motion {truth["identity_endpoint_px"]:.2f}); keypoints gain '
+             f'{truth["keypoint_gain"]:.2f}, error {truth["keypoint_endpoint_px"]:.2f} px '
+             f'(no motion {truth["keypoint_identity_endpoint_px"]:.2f}), spread '
+             f'{truth["keypoint_spread_px"]:.1f} px; on training clips: '
+             f'gain {train_truth["gain"]:.2f}, keypoints {train_truth["keypoint_gain"]:.2f}'
              + (f'; below {stop_below:.2f}x on the training pairs: done' if done else ''))
       if done:
         return
@@ -474,8 +505,6 @@ def prepare_motion(config: ml_collections.ConfigDict, workdir: str | os.PathLike
       config, learning_rate=float(config.train.lr_kp_detector), zero_motion_warmup=held,
       equivariance=float(config.train.loss_weights.equivariance_value),
       local_motion=float(config.demo.get('motion_warmup_local_motion', 0.)),
-      local_motion_variance=float(config.train.get('local_motion_variance', 0.01)),
-      local_motion_scales=tuple(config.train.get('local_motion_scales', (1.0,))),
       seed=int(config.seed))
   lines = train_motion(motion, config, steps, int(config.demo.get('motion_warmup_every', 250)),
                        stop_below=float(config.demo.get('motion_warmup_stop_below', 0.)),
@@ -522,6 +551,7 @@ def finish(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> dic
             'ratio_to_source_copy': end_l1 / copy_l1,
             'beats_source_copy': bool(end_l1 <= BEAT_MARGIN * copy_l1),
             'keypoint_pose_correlation': curve.correlations.get(step),
+            'true_motion': curve.true_motion.get(step),
             'test_clips': len(_split_source(config, 'test')),
             'learning_curve': str(workdir / CURVE_PLOT_FILE),
             'video': str(workdir / VIDEO_FILE), 'contact_sheet': str(workdir / SHEET_FILE),

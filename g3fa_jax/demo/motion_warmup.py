@@ -9,7 +9,9 @@ optionally with each keypoint's local warp L1 (`g3fa_jax.losses.local_motion`), 
 keypoints whatever the mask does: with it the mask leaves zero motion by itself. With
 `zero_motion_warmup` the zero-motion channel of the mask is withheld for the first steps (see
 `train.zero_motion_warmup_steps`): without it the mask settles on zero motion within tens of steps
-and the keypoints never become useful (README, "Training on the synthetic heads").
+and the keypoints never become useful (README, "Training on the synthetic heads"). The config's
+keypoint separation loss (`loss_weights.keypoint_separation`) and local motion settings
+(`train.local_motion_*`) apply here as in G3FA's training.
 
 The networks are built exactly as inside the generator, so `variables()` drops into a G3FA train
 state (`into_state`) at a 30th of the full step's cost per step.
@@ -26,7 +28,8 @@ import numpy as np
 import optax
 
 from g3fa_jax import losses
-from g3fa_jax.losses.local_motion import local_motion_l1
+from g3fa_jax.losses.keypoint_separation import keypoint_separation
+from g3fa_jax.losses.local_motion import LocalMotionSettings, local_motion_l1
 from g3fa_jax.models import networks
 from g3fa_jax.models.dense_motion import DenseMotionNetwork
 from g3fa_jax.models.generator import deform_input
@@ -57,8 +60,8 @@ class MotionTrainer:
   def __init__(self, config: ml_collections.ConfigDict, *, learning_rate: float = 1e-3,
                equivariance: float = 10., zero_motion_warmup: int = 0,
                truth_motion: float = 0., truth_keypoints: float = 0., truth_steps: int = 0,
-               local_motion: float = 0., local_motion_variance: float = 0.01,
-               local_motion_scales: tuple[float, ...] = (1.0,), seed: int = 0):
+               local_motion: float = 0.,
+               local_motion_settings: Optional[LocalMotionSettings] = None, seed: int = 0):
     self.config = config
     self.zero_motion_warmup = int(zero_motion_warmup)
     self.truth_steps = int(truth_steps)
@@ -77,9 +80,13 @@ class MotionTrainer:
                   'motion': motion_variables.get('batch_stats', {})}
     self.optimizer = optax.adam(learning_rate, b1=0.9)
     self.opt_state = self.optimizer.init(self.params)
+    # The config's settings (`train.local_motion_*`) unless given.
+    local_settings = local_motion_settings or LocalMotionSettings.from_config(config)
     weights = (float(equivariance), float(truth_motion), float(truth_keypoints),
-               float(local_motion), float(local_motion_variance),
-               tuple(float(x) for x in local_motion_scales))
+               float(local_motion), local_settings,
+               # As in G3FA's training (g3fa_jax.losses.keypoint_separation).
+               float(config.train.loss_weights.get('keypoint_separation', 0.)),
+               float(config.train.get('keypoint_separation_sigma', 0.1)))
     transform_params = dict(config.train.transform_params)
     self._step = jax.jit(lambda *args: _step(self, weights, transform_params, *args))
     self._warp = jax.jit(lambda p, s, a, b, o: self.warp(p, s, a, b, False, o))
@@ -118,6 +125,15 @@ class MotionTrainer:
     return np.asarray(self._warp(self.params, self.stats, source, driving,
                                  self.offset(step_index))[0])
 
+  def motion(self, source: np.ndarray, driving: np.ndarray, step_index: int
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(the dense motion's sampling grid (B, g, g, 2), source keypoints (B, K, 2), driving
+    keypoints (B, K, 2)), in [-1, 1] (eval mode, the offset of `step_index`)."""
+    _, kp_source, kp_driving, out, _ = self._warp(self.params, self.stats, source, driving,
+                                                  self.offset(step_index))
+    return (np.asarray(out['deformation']), np.asarray(kp_source['value']),
+            np.asarray(kp_driving['value']))
+
   def keypoints_warped(self, source: np.ndarray, driving: np.ndarray) -> np.ndarray:
     """The source warped by the keypoints' motions alone (the zero-motion channel withheld)."""
     return np.asarray(self._warp(self.params, self.stats, source, driving,
@@ -137,8 +153,8 @@ class MotionTrainer:
 
 def _step(trainer: MotionTrainer, weights, transform_params, params, stats, opt_state, source,
           driving, truth, truth_on, offset, rng):
-  (equivariance, truth_motion, truth_keypoints, local_motion, local_variance,
-   local_scales) = weights
+  (equivariance, truth_motion, truth_keypoints, local_motion, local_settings, separation,
+   separation_sigma) = weights
 
   def loss_fn(params):
     warped, kp_source, kp_driving, out, new_stats = trainer.warp(params, stats, source, driving,
@@ -153,8 +169,10 @@ def _step(trainer: MotionTrainer, weights, transform_params, params, stats, opt_
       loss += truth_on * truth_keypoints * jnp.mean(jnp.abs(kp_source['value'] - target))
     if local_motion:
       loss += local_motion * local_motion_l1(source, driving, kp_source, kp_driving,
-                                             window_variance=local_variance,
-                                             align_corners=trainer.align, scales=local_scales)
+                                             **local_settings.kwargs())
+    if separation:
+      loss += separation * (keypoint_separation(kp_source['value'], separation_sigma)
+                            + keypoint_separation(kp_driving['value'], separation_sigma)) / 2
     if equivariance:
       tps = losses.sample_tps(rng, source.shape[0], **transform_params)
       transformed, s = trainer.kp_detector.apply(

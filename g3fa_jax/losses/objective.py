@@ -8,7 +8,8 @@ names (`loss_weights` of the official config): generator_gan, discriminator_gan,
 or 0 in the official recipe: pixel_l1 (a plain L1 between the generated and driving frames) and
 warped_l1 (an L1 between the source image warped by the dense motion, the generator's 'deformed'
 output, and the driving frame: a direct signal for the motion field) and local_motion (each
-keypoint's own affine motion judged in a window around it, `local_motion.local_motion_l1`). A loss
+keypoint's own affine motion judged in a window around it, `local_motion.local_motion_l1`) and
+keypoint_separation (keypoints kept apart, `keypoint_separation.keypoint_separation`). A loss
 whose weight is zero
 is left out of the dict, as in the official code.
 
@@ -26,6 +27,7 @@ import jax.numpy as jnp
 
 from g3fa_jax.losses import equivariance
 from g3fa_jax.losses import gan
+from g3fa_jax.losses import keypoint_separation
 from g3fa_jax.losses import local_motion
 from g3fa_jax.losses import perceptual
 from g3fa_jax.models.discriminator import ensemble_patch_maps
@@ -61,8 +63,8 @@ def generator_losses(loss_weights: Mapping[str, Any], *,
                      deformed: Optional[jax.Array] = None,
                      source: Optional[jax.Array] = None,
                      kp_source: Optional[Mapping[str, jax.Array]] = None,
-                     local_motion_variance: float = 0.01, warp_align_corners: bool = True,
-                     local_motion_scales: Sequence[float] = (1.0,),
+                     local_motion_settings: Optional[local_motion.LocalMotionSettings] = None,
+                     separation_sigma: float = 0.1,
                      vgg_features: Optional[perceptual.FeatureFn] = None,
                      pyramid_scales: Sequence[float] = perceptual.PYRAMID_SCALES,
                      ) -> dict[str, jax.Array]:
@@ -84,13 +86,14 @@ def generator_losses(loss_weights: Mapping[str, Any], *,
     deformed: (B, H, W, 3) source frames warped by the dense motion (warped_l1 only).
     source, kp_source: the source frames and their keypoints (local_motion only, with driving and
       kp_driving).
-    local_motion_variance, warp_align_corners, local_motion_scales: its windows' variance,
-      sampling convention and pyramid levels.
+    local_motion_settings: its windows, sampling convention, pyramid and high-pass (default:
+      `LocalMotionSettings()`).
+    separation_sigma: the keypoint_separation distance (with kp_source and kp_driving).
     vgg_features: images -> relu1_1..relu5_1 (perceptual loss only).
     pyramid_scales: perceptual image pyramid (official train_params.scales).
 
   Returns:
-    {'perceptual', 'pixel_l1', 'warped_l1', 'local_motion', 'gen_gan', 'feature_matching', 'equivariance_value',
+    {'perceptual', 'pixel_l1', 'warped_l1', 'local_motion', 'keypoint_separation', 'gen_gan', 'feature_matching', 'equivariance_value',
     'equivariance_jacobian'}, scalars, each present when its weight is nonzero.
   """
   losses = {}
@@ -109,9 +112,17 @@ def generator_losses(loss_weights: Mapping[str, Any], *,
     if source is None or driving is None or kp_source is None or kp_driving is None:
       raise ValueError('generator_losses: local_motion is nonzero but source, driving, kp_source '
                        'or kp_driving is missing')
+    settings = local_motion_settings or local_motion.LocalMotionSettings()
     losses['local_motion'] = local_weight * local_motion.local_motion_l1(
-        source, driving, kp_source, kp_driving, window_variance=local_motion_variance,
-        align_corners=warp_align_corners, scales=local_motion_scales)
+        source, driving, kp_source, kp_driving, **settings.kwargs())
+  separation_weight = float(loss_weights.get('keypoint_separation', 0))
+  if separation_weight != 0:
+    if kp_source is None or kp_driving is None:
+      raise ValueError('generator_losses: keypoint_separation is nonzero but kp_source or '
+                       'kp_driving is missing')
+    losses['keypoint_separation'] = separation_weight * (
+        keypoint_separation.keypoint_separation(kp_source['value'], separation_sigma)
+        + keypoint_separation.keypoint_separation(kp_driving['value'], separation_sigma)) / 2
   perceptual_weights = tuple(loss_weights.get('perceptual', ()))
   if sum(perceptual_weights) != 0:
     if vgg_features is None or driving is None or prediction is None:

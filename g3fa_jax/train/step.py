@@ -33,6 +33,7 @@ import ml_collections
 import optax
 
 from g3fa_jax import losses as losses_lib
+from g3fa_jax.losses.local_motion import LocalMotionSettings
 from g3fa_jax.models import inverse_renderer
 from g3fa_jax.models import networks
 from g3fa_jax.models.vgg19 import Vgg19
@@ -76,9 +77,8 @@ class StepSettings:
   compute_dtype: Any
   unsup3d: Any  # ConfigDict with image_size, min/max/border depth, fov.
   zero_motion_warmup_steps: int = 0
-  local_motion_variance: float = 0.01
-  local_motion_scales: tuple[float, ...] = (1.0,)
-  warp_align_corners: bool = False
+  local_motion: LocalMotionSettings = LocalMotionSettings()
+  keypoint_separation_sigma: float = 0.1
 
   @classmethod
   def from_config(cls, config: ml_collections.ConfigDict) -> 'StepSettings':
@@ -98,11 +98,8 @@ class StepSettings:
                w_normal=float(config.ensemble.w_normal), geometry_mode=train.geometry_mode,
                compute_dtype=COMPUTE_DTYPES[train.compute_dtype], unsup3d=config.unsup3d,
                zero_motion_warmup_steps=int(train.get('zero_motion_warmup_steps', 0)),
-               local_motion_variance=float(train.get('local_motion_variance', 0.01)),
-               local_motion_scales=tuple(float(x) for x in train.get('local_motion_scales',
-                                                                     (1.0,))),
-               warp_align_corners=bool(
-                   config.model.generator_params.get('warp_align_corners', False)))
+               local_motion=LocalMotionSettings.from_config(config),
+               keypoint_separation_sigma=float(train.get('keypoint_separation_sigma', 0.1)))
 
   @property
   def uses_gan(self) -> bool:
@@ -258,9 +255,10 @@ def generator_phase(nets: Networks, settings: StepSettings, state: TrainState,
                    'deformed': generated['deformed']}
     if weights.get('local_motion', 0):
       loss_inputs.update(source=source, kp_source=kp_source, kp_driving=kp_driving,
-                         local_motion_variance=settings.local_motion_variance,
-                         local_motion_scales=settings.local_motion_scales,
-                         warp_align_corners=settings.warp_align_corners)
+                         local_motion_settings=settings.local_motion)
+    if weights.get('keypoint_separation', 0):
+      loss_inputs.update(kp_source=kp_source, kp_driving=kp_driving,
+                         separation_sigma=settings.keypoint_separation_sigma)
     if settings.uses_perceptual:
       loss_inputs.update(vgg_features=_vgg_features(nets, frozen['vgg19'], dtype,
                                                      source.shape[0]),

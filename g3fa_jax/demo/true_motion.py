@@ -1,0 +1,105 @@
+"""How well a learnt motion matches the true motion of the held-out synthetic pairs.
+
+The held-out L1 alone can mislead: a warp by a fraction of a pixel blurs the source, and a blurred
+source is closer (in L1) to a driving frame it does not match than the sharp one, so a motion
+that does not follow the head at all can beat copying the source by a few per cent. The synthetic
+clips know the true motion (`g3fa_jax.synthetic.flow.backward_grid`), so the learnt sampling grid
+is compared with it on the person (foreground) points of the held-out pairs:
+
+- gain: the least-squares slope of the learnt displacement (grid minus identity) on the true one,
+  over all foreground points: 1 for the true motion, 0 for a motion that ignores the head, < 0
+  for one that moves the wrong way;
+- endpoint error: the mean distance between the learnt and the true source position, in pixels
+  of the frame, next to the same figure for the identity (no motion);
+- the same two for the keypoints: each driving keypoint's true position in the source (the true
+  grid sampled at it) against the source keypoint, so a keypoint that tracks the head scores a
+  keypoint gain of 1 (keypoints on the background do not move and count for nothing);
+- the keypoints' spread: the root mean squared distance of the K keypoints from their mean, in
+  pixels (near 0: they all sit in one place).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import ml_collections
+import numpy as np
+
+from g3fa_jax.synthetic import dataset
+from g3fa_jax.synthetic import flow
+
+
+class TrueMotionScore:
+  """The held-out pairs (`g3fa_jax.demo.job.heldout_batches`) with their true sampling grids at
+  the dense motion's resolution `grid_size`, computed once."""
+
+  def __init__(self, batches, image_size: int, grid_size: int):
+    self.image_size = int(image_size)
+    self.identity = flow.grid_coordinates(grid_size)
+    self.pairs = []  # (source, driving, true displacement (b, g, g, 2), foreground (b, g, g))
+    for record, driving_idx, source, driving in batches:
+      poses = flow.clip_poses(record)
+      depth = dataset.read_geometry(record, driving_idx)[0][..., 0]
+      truths = [flow.backward_grid(d, poses, j, 0, grid_size) for d, j in zip(depth, driving_idx)]
+      self.pairs.append((source, driving, np.stack([t for t, _ in truths]) - self.identity,
+                         np.stack([f for _, f in truths])))
+
+  def __call__(self, motion: Callable[[np.ndarray, np.ndarray],
+                                      tuple[np.ndarray, np.ndarray, np.ndarray]]
+               ) -> dict[str, float]:
+    """Scores `motion(source, driving)` -> (sampling grids (b, g, g, 2), source keypoints
+    (b, K, 2), driving keypoints (b, K, 2)), all in [-1, 1] (x, y).
+
+    Returns {'gain', 'endpoint_px', 'identity_endpoint_px', 'keypoint_gain',
+    'keypoint_endpoint_px', 'keypoint_identity_endpoint_px', 'keypoint_spread_px'} (see the
+    module docstring)."""
+    dense, keypoints, spread = _Fit(), _Fit(), []
+    for source, driving, truth, foreground in self.pairs:
+      grid, kp_source, kp_driving = (np.asarray(x) for x in motion(source, driving))
+      dense.add((grid - self.identity)[foreground], truth[foreground])
+      true_at_kp = np.stack([_bilinear(t, kp) for t, kp in zip(truth, kp_driving)])
+      keypoints.add((kp_source - kp_driving).reshape(-1, 2), true_at_kp.reshape(-1, 2))
+      spread.append(np.sqrt(np.sum(np.var(kp_driving, axis=1), axis=-1)).mean())
+    to_px = (self.image_size - 1) / 2
+    return {**dense.figures('', to_px), **keypoints.figures('keypoint_', to_px),
+            'keypoint_spread_px': float(np.mean(spread)) * to_px}
+
+
+class _Fit:
+  """Sums for the slope of learnt on true displacements and their mean endpoint errors."""
+
+  def __init__(self):
+    self.along = self.power = self.error = self.identity_error = self.points = 0.
+
+  def add(self, learnt: np.ndarray, true: np.ndarray) -> None:
+    self.along += float(np.sum(learnt * true))
+    self.power += float(np.sum(true * true))
+    self.error += float(np.linalg.norm(learnt - true, axis=-1).sum())
+    self.identity_error += float(np.linalg.norm(true, axis=-1).sum())
+    self.points += len(true)
+
+  def figures(self, prefix: str, to_px: float) -> dict[str, float]:
+    n = max(self.points, 1)
+    return {prefix + 'gain': self.along / max(self.power, 1e-12),
+            prefix + 'endpoint_px': self.error / n * to_px,
+            prefix + 'identity_endpoint_px': self.identity_error / n * to_px}
+
+
+def _bilinear(field: np.ndarray, points: np.ndarray) -> np.ndarray:
+  """field (g, g, C) sampled at points (K, 2) in [-1, 1] (x, y; align_corners=True) -> (K, C)."""
+  g = field.shape[0]
+  xy = np.clip((points + 1) / 2 * (g - 1), 0, g - 1)
+  x0 = np.minimum(np.floor(xy).astype(int), g - 2)
+  fx, fy = (xy - x0)[:, :1], (xy - x0)[:, 1:]
+  c00, c01 = field[x0[:, 1], x0[:, 0]], field[x0[:, 1], x0[:, 0] + 1]
+  c10, c11 = field[x0[:, 1] + 1, x0[:, 0]], field[x0[:, 1] + 1, x0[:, 0] + 1]
+  return (c00 * (1 - fx) + c01 * fx) * (1 - fy) + (c10 * (1 - fx) + c11 * fx) * fy
+
+
+def heldout_score(config: ml_collections.ConfigDict, grid_size: int, split: str = 'test',
+                  max_clips: int = 12) -> TrueMotionScore:
+  """The score on the job's held-out pairs (or the same pairs of the first `max_clips` clips of
+  the training split, split='train')."""
+  from g3fa_jax.demo import job  # pylint: disable=g-import-not-at-top  (job imports this module)
+  return TrueMotionScore(job.heldout_batches(config, 8, split, max_clips),
+                         int(config.image_size), grid_size)

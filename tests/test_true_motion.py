@@ -1,0 +1,84 @@
+"""The learnt motion scored against the synthetic heads' true motion (g3fa_jax/demo/true_motion.py)."""
+
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+import pytest
+
+from g3fa_jax import model_config
+from g3fa_jax.demo import job
+from g3fa_jax.demo import true_motion
+from g3fa_jax.synthetic import dataset
+from g3fa_jax.synthetic import flow
+
+GRID = 8
+
+
+@pytest.fixture(scope='module')
+def config(tmp_path_factory):
+  config = model_config.load_config(
+      str(pathlib.Path(__file__).resolve().parents[1] / 'configs' / 'synthetic.py'))
+  config.synthetic.update(videos=6, frames=6, workers=0)
+  config.image_size = 32
+  config = job.resolve_paths(config, tmp_path_factory.mktemp('true_motion'))
+  job.prepare_data(config)
+  return config
+
+
+def _true_grids(config) -> list[np.ndarray]:
+  """The true sampling grids of the held-out batches, in their order, from the flow module."""
+  grids = []
+  for record, driving_idx, _, _ in job.heldout_batches(config, 8):
+    poses = flow.clip_poses(record)
+    depth = dataset.read_geometry(record, driving_idx)[0][..., 0]
+    grids.append(np.stack([flow.backward_grid(d, poses, j, 0, GRID)[0]
+                           for d, j in zip(depth, driving_idx)]))
+  return grids
+
+
+def _motion(grids: list[np.ndarray], fraction: float, keypoints: np.ndarray):
+  """A stand-in motion: `fraction` of the true motion, and source keypoints moved by `fraction`
+  of the true motion at the driving keypoints."""
+  identity = flow.grid_coordinates(GRID)
+  queue = list(grids)
+
+  def motion(source, driving):
+    truth = queue.pop(0)
+    assert truth.shape[0] == source.shape[0] == driving.shape[0]
+    kp_driving = np.broadcast_to(keypoints, (len(truth),) + keypoints.shape)
+    true_at = np.stack([true_motion._bilinear(t - identity, k)  # pylint: disable=protected-access
+                        for t, k in zip(truth, kp_driving)])
+    return identity + fraction * (truth - identity), kp_driving + fraction * true_at, kp_driving
+  return motion
+
+
+def test_true_motion_scores_one_and_no_motion_scores_the_baseline(config):
+  score = true_motion.heldout_score(config, GRID)
+  grids = _true_grids(config)
+  keypoints = np.array([[0., -0.2], [0.1, 0.1], [-0.15, 0.], [0.9, 0.9]], np.float32)
+  right = score(_motion(grids, 1., keypoints))
+  assert right['gain'] == pytest.approx(1.0, abs=1e-5)
+  assert right['endpoint_px'] == pytest.approx(0., abs=1e-4)
+  assert right['keypoint_gain'] == pytest.approx(1.0, abs=1e-5)
+  assert right['identity_endpoint_px'] > 0.3  # the heads do move
+  still = score(_motion(grids, 0., keypoints))
+  assert still['gain'] == pytest.approx(0.)
+  assert still['endpoint_px'] == pytest.approx(still['identity_endpoint_px'])
+  assert still['keypoint_gain'] == pytest.approx(0.)
+  backwards = score(_motion(grids, -1., keypoints))
+  assert backwards['gain'] == pytest.approx(-1.0, abs=1e-5)
+  assert backwards['endpoint_px'] == pytest.approx(2 * still['endpoint_px'], rel=1e-4)
+  # The spread: root mean squared distance of the keypoints from their mean, in pixels.
+  expected = np.sqrt(np.sum(np.var(keypoints, axis=0))) * (32 - 1) / 2
+  assert right['keypoint_spread_px'] == pytest.approx(expected, rel=1e-5)
+
+
+def test_bilinear_sampling_matches_the_grid_at_its_nodes():
+  field = np.random.default_rng(0).random((5, 5, 2))
+  nodes = flow.grid_coordinates(5)[[0, 2, 4], [1, 3, 4]]
+  np.testing.assert_allclose(true_motion._bilinear(field, nodes),  # pylint: disable=protected-access
+                             field[[0, 2, 4], [1, 3, 4]], atol=1e-6)
+  middle = true_motion._bilinear(field, np.array([[-0.75, -1.]]))  # pylint: disable=protected-access
+  np.testing.assert_allclose(middle[0], (field[0, 0] + field[0, 1]) / 2, atol=1e-6)
