@@ -33,8 +33,8 @@
   # motion and of the keypoints (1: the true motion, 0: none), their endpoint errors next to no
   # motion's, and the keypoints' spread (0: all in one place). Keypoints kept apart:
   python benchmarks/diagnose_motion.py --workdir=runs/diag --check=motion --steps=3000 \
-      --every=250 --local_motion=10 --config.train.loss_weights.keypoint_separation=10 \
-      --config.train.keypoint_separation_sigma=0.2 --config.train.local_motion_highpass=1
+      --every=250 --local_motion=10 --keypoint_separation=10 \
+      --config.train.keypoint_separation_sigma=0.05 [--config.train.local_motion_highpass=1]
 
 Uses (and makes when missing) the main job's synthetic clips in WORKDIR/data. Any config field can
 be overridden: --config.model.kp_detector_params.scale_factor=0.5. Prints one line per figure.
@@ -68,6 +68,9 @@ _ZERO_MOTION_WARMUP = flags.DEFINE_integer(
     'for this many first steps (train.zero_motion_warmup_steps).')
 _LOCAL_MOTION = flags.DEFINE_float('local_motion', 0., '--check=motion: weight of each keypoint\'s '
                                    'local warp L1 (g3fa_jax.losses.local_motion).')
+_SEPARATION = flags.DEFINE_float('keypoint_separation', 0., '--check=motion: weight of the '
+                                 'keypoint separation loss (g3fa_jax.losses.keypoint_separation; '
+                                 'its distance: --config.train.keypoint_separation_sigma).')
 _STOP_BELOW = flags.DEFINE_float('stop_below', 0., '--check=motion: stop at the first report whose '
                                  'warped source is below this ratio to copying on the training '
                                  'pairs (0: never).')
@@ -212,7 +215,7 @@ def motion(config) -> None:
       config, learning_rate=_LR.value, equivariance=_EQUIVARIANCE.value,
       zero_motion_warmup=_ZERO_MOTION_WARMUP.value, truth_motion=_TRUTH_MOTION.value,
       truth_keypoints=_TRUTH_KEYPOINTS.value, truth_steps=_TRUTH_STEPS.value,
-      local_motion=_LOCAL_MOTION.value,
+      local_motion=_LOCAL_MOTION.value, keypoint_separation=_SEPARATION.value,
       seed=int(config.seed))
   next_batch = None
   if _TRUTH_MOTION.value or _TRUTH_KEYPOINTS.value:

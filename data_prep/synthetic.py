@@ -34,7 +34,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
   p.add_argument('--size', type=int, default=d.size, help='frame side in pixels')
   p.add_argument('--frames', type=int, default=d.frames, help='frames per clip')
   p.add_argument('--identities', type=int, default=d.identities,
-                 help='distinct people (default: videos // 6, at least 2)')
+                 help='distinct people (default: videos // 6, at least 2; -1: one per clip)')
   p.add_argument('--workers', type=int, default=-1,
                  help='worker processes (0: in this process; default: one per two cores '
                  'beyond two, up to 8)')

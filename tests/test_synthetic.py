@@ -193,6 +193,15 @@ def test_motion_curves_reach_strong_turns():
   assert np.mean(np.abs(yaws) > 45.) > 0.05
 
 
+def test_one_identity_per_clip_and_too_many_identities_refused():
+  settings = dataset.Settings(videos=20, identities=-1)
+  assert settings.num_identities == 20
+  settings.validate()
+  assert len(dataset.held_out_identities(settings)) == 2
+  with pytest.raises(ValueError, match='identities=-1'):
+    dataset.Settings(videos=6, identities=120).validate()
+
+
 def test_split_is_identity_disjoint():
   settings = dataset.Settings(videos=60, identities=20)
   items = dataset.plan(settings)

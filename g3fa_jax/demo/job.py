@@ -505,6 +505,7 @@ def prepare_motion(config: ml_collections.ConfigDict, workdir: str | os.PathLike
       config, learning_rate=float(config.train.lr_kp_detector), zero_motion_warmup=held,
       equivariance=float(config.train.loss_weights.equivariance_value),
       local_motion=float(config.demo.get('motion_warmup_local_motion', 0.)),
+      keypoint_separation=float(config.demo.get('motion_warmup_keypoint_separation', 0.)),
       seed=int(config.seed))
   lines = train_motion(motion, config, steps, int(config.demo.get('motion_warmup_every', 250)),
                        stop_below=float(config.demo.get('motion_warmup_stop_below', 0.)),

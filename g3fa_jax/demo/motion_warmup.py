@@ -9,9 +9,11 @@ optionally with each keypoint's local warp L1 (`g3fa_jax.losses.local_motion`), 
 keypoints whatever the mask does: with it the mask leaves zero motion by itself. With
 `zero_motion_warmup` the zero-motion channel of the mask is withheld for the first steps (see
 `train.zero_motion_warmup_steps`): without it the mask settles on zero motion within tens of steps
-and the keypoints never become useful (README, "Training on the synthetic heads"). The config's
-keypoint separation loss (`loss_weights.keypoint_separation`) and local motion settings
-(`train.local_motion_*`) apply here as in G3FA's training.
+and the keypoints never become useful (README, "Training on the synthetic heads"). The keypoint
+separation loss (`keypoint_separation`, g3fa_jax.losses.keypoint_separation) keeps the keypoints
+apart. The local motion and separation settings (`train.local_motion_*`,
+`train.keypoint_separation_sigma`) are G3FA's; the weights here are relative to the warped
+source's L1 (weight 1).
 
 The networks are built exactly as inside the generator, so `variables()` drops into a G3FA train
 state (`into_state`) at a 30th of the full step's cost per step.
@@ -61,7 +63,8 @@ class MotionTrainer:
                equivariance: float = 10., zero_motion_warmup: int = 0,
                truth_motion: float = 0., truth_keypoints: float = 0., truth_steps: int = 0,
                local_motion: float = 0.,
-               local_motion_settings: Optional[LocalMotionSettings] = None, seed: int = 0):
+               local_motion_settings: Optional[LocalMotionSettings] = None,
+               keypoint_separation: float = 0., seed: int = 0):
     self.config = config
     self.zero_motion_warmup = int(zero_motion_warmup)
     self.truth_steps = int(truth_steps)
@@ -83,9 +86,7 @@ class MotionTrainer:
     # The config's settings (`train.local_motion_*`) unless given.
     local_settings = local_motion_settings or LocalMotionSettings.from_config(config)
     weights = (float(equivariance), float(truth_motion), float(truth_keypoints),
-               float(local_motion), local_settings,
-               # As in G3FA's training (g3fa_jax.losses.keypoint_separation).
-               float(config.train.loss_weights.get('keypoint_separation', 0.)),
+               float(local_motion), local_settings, float(keypoint_separation),
                float(config.train.get('keypoint_separation_sigma', 0.1)))
     transform_params = dict(config.train.transform_params)
     self._step = jax.jit(lambda *args: _step(self, weights, transform_params, *args))

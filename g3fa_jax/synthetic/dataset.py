@@ -35,7 +35,7 @@ class Settings:
 
   Attributes:
     videos: number of clips.
-    identities: number of distinct people (0: videos // 6, at least 2).
+    identities: number of distinct people (0: videos // 6, at least 2; -1: one per clip).
     frames: frames per clip.
     size: frame side in pixels.
     seed: dataset seed; everything is a pure function of it and the settings.
@@ -59,11 +59,17 @@ class Settings:
 
   @property
   def num_identities(self) -> int:
+    if self.identities < 0:
+      return self.videos
     return self.identities if self.identities > 0 else max(2, self.videos // 6)
 
   def validate(self) -> None:
     if self.videos < 1 or self.frames < 2 or self.size < 8 or self.num_identities < 1:
       raise ValueError(f'bad settings: {self}')
+    if self.num_identities > self.videos:
+      raise ValueError(f'{self.num_identities} identities for {self.videos} clips: some people '
+                       'would have no clip (the test split could be empty); use at most one '
+                       'identity per clip (identities=-1)')
     if self.encoding not in records.ENCODINGS:
       raise ValueError(f'encoding must be one of {records.ENCODINGS}')
 
