@@ -6,9 +6,12 @@ mask settles on it within tens of steps, and from then on no gradient reaches th
 never become useful (README, "Training on the synthetic heads"). This loss bypasses the mask: the
 source warped by keypoint k's local affine motion (`sparse_motions`, the same motion the dense
 motion network blends) must match the driving frame in a Gaussian window around the driving
-keypoint. The windows are held fixed (stop-gradient), so a keypoint cannot lower the loss by
-moving to where nothing moves; it can only make its motion right where it is. A keypoint on the
-head must then be detected at corresponding points of the two frames: it tracks the head.
+keypoint. The windows are held fixed (stop-gradient), so no gradient of this loss moves a
+keypoint to where nothing moves; it can only make its motion right where it is, and a keypoint on
+the head must then be detected at corresponding points of the two frames: it tracks the head.
+(Nothing in it keeps keypoints on the head either: trained without the equivariance losses they
+drift to the static background, and with them alone they collapse onto one point; hence the
+keypoint separation loss, `keypoint_separation.py`.)
 Judged on an image pyramid (`scales`), a keypoint a few pixels off still feels where to go: the
 blurred levels widen the basin of the L1, as in FOMM's multi-scale perceptual loss.
 With `highpass_sigma` the frames are compared high-passed (each minus its Gaussian blur): the
