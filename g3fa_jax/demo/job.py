@@ -451,7 +451,7 @@ def train_motion(motion: motion_warmup.MotionTrainer, config: ml_collections.Con
       return batch['source'], batch['driving'], None
   baseline = source_copy_l1(config)
   score = true_motion.heldout_score(config, motion.motion_size)
-  train_score = true_motion.heldout_score(config, motion.motion_size, split='train')
+  train_score = true_motion.heldout_score(config, motion.motion_size, split='train', max_clips=12)
   start, history, copied = time.time(), [], []
   for i in range(steps):
     source, driving, truth = next_batch()

@@ -30,7 +30,7 @@ import numpy as np
 import optax
 
 from g3fa_jax import losses
-from g3fa_jax.losses.keypoint_separation import keypoint_separation
+from g3fa_jax.losses.keypoint_separation import pair_separation
 from g3fa_jax.losses.local_motion import LocalMotionSettings, local_motion_l1
 from g3fa_jax.models import networks
 from g3fa_jax.models.dense_motion import DenseMotionNetwork
@@ -172,8 +172,7 @@ def _step(trainer: MotionTrainer, weights, transform_params, params, stats, opt_
       loss += local_motion * local_motion_l1(source, driving, kp_source, kp_driving,
                                              **local_settings.kwargs())
     if separation:
-      loss += separation * (keypoint_separation(kp_source['value'], separation_sigma)
-                            + keypoint_separation(kp_driving['value'], separation_sigma)) / 2
+      loss += separation * pair_separation(kp_source, kp_driving, separation_sigma)
     if equivariance:
       tps = losses.sample_tps(rng, source.shape[0], **transform_params)
       transformed, s = trainer.kp_detector.apply(

@@ -97,9 +97,9 @@ def _bilinear(field: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 def heldout_score(config: ml_collections.ConfigDict, grid_size: int, split: str = 'test',
-                  max_clips: int = 12) -> TrueMotionScore:
-  """The score on the job's held-out pairs (or the same pairs of the first `max_clips` clips of
-  the training split, split='train')."""
+                  max_clips: int = 0) -> TrueMotionScore:
+  """The score on the job's held-out pairs, those of its held-out L1 (or the same pairs of the
+  first `max_clips` clips of the training split, split='train')."""
   from g3fa_jax.demo import job  # pylint: disable=g-import-not-at-top  (job imports this module)
   return TrueMotionScore(job.heldout_batches(config, 8, split, max_clips),
                          int(config.image_size), grid_size)

@@ -33,3 +33,10 @@ def keypoint_separation(values: jnp.ndarray, sigma: float = 0.1) -> jnp.ndarray:
   squared = jnp.sum((values[:, :, None] - values[:, None]) ** 2, axis=-1)  # (B, K, K)
   close = jnp.exp(-squared / (2 * sigma ** 2)) * (1 - jnp.eye(k, dtype=values.dtype))
   return jnp.sum(close, axis=(1, 2)).mean() / (k * (k - 1))
+
+
+def pair_separation(kp_source: dict, kp_driving: dict, sigma: float = 0.1) -> jnp.ndarray:
+  """The mean of `keypoint_separation` over a pair's source and driving keypoints
+  ({'value': (B, K, 2)} each): what the training losses weigh."""
+  return (keypoint_separation(kp_source['value'], sigma)
+          + keypoint_separation(kp_driving['value'], sigma)) / 2

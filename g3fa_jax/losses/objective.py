@@ -93,8 +93,9 @@ def generator_losses(loss_weights: Mapping[str, Any], *,
     pyramid_scales: perceptual image pyramid (official train_params.scales).
 
   Returns:
-    {'perceptual', 'pixel_l1', 'warped_l1', 'local_motion', 'keypoint_separation', 'gen_gan', 'feature_matching', 'equivariance_value',
-    'equivariance_jacobian'}, scalars, each present when its weight is nonzero.
+    {'perceptual', 'pixel_l1', 'warped_l1', 'local_motion', 'keypoint_separation', 'gen_gan',
+    'feature_matching', 'equivariance_value', 'equivariance_jacobian'}, scalars, each present when
+    its weight is nonzero.
   """
   losses = {}
   pixel_weight = float(loss_weights.get('pixel_l1', 0))
@@ -120,9 +121,8 @@ def generator_losses(loss_weights: Mapping[str, Any], *,
     if kp_source is None or kp_driving is None:
       raise ValueError('generator_losses: keypoint_separation is nonzero but kp_source or '
                        'kp_driving is missing')
-    losses['keypoint_separation'] = separation_weight * (
-        keypoint_separation.keypoint_separation(kp_source['value'], separation_sigma)
-        + keypoint_separation.keypoint_separation(kp_driving['value'], separation_sigma)) / 2
+    losses['keypoint_separation'] = separation_weight * keypoint_separation.pair_separation(
+        kp_source, kp_driving, separation_sigma)
   perceptual_weights = tuple(loss_weights.get('perceptual', ()))
   if sum(perceptual_weights) != 0:
     if vgg_features is None or driving is None or prediction is None:
