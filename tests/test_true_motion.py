@@ -1,4 +1,5 @@
-"""The learnt motion scored against the synthetic heads' true motion (g3fa_jax/demo/true_motion.py)."""
+"""The learnt motion scored against the synthetic heads' true motion
+(g3fa_jax/demo/true_motion.py)."""
 
 from __future__ import annotations
 
@@ -78,7 +79,7 @@ def test_true_motion_scores_one_and_no_motion_scores_the_baseline(config):
 def test_bilinear_sampling_matches_the_grid_at_its_nodes():
   field = np.random.default_rng(0).random((5, 5, 2))
   nodes = flow.grid_coordinates(5)[[0, 2, 4], [1, 3, 4]]
-  np.testing.assert_allclose(true_motion._bilinear(field, nodes),  # pylint: disable=protected-access
-                             field[[0, 2, 4], [1, 3, 4]], atol=1e-6)
-  middle = true_motion._bilinear(field, np.array([[-0.75, -1.]]))  # pylint: disable=protected-access
+  bilinear = true_motion._bilinear  # pylint: disable=protected-access
+  np.testing.assert_allclose(bilinear(field, nodes), field[[0, 2, 4], [1, 3, 4]], atol=1e-6)
+  middle = bilinear(field, np.array([[-0.75, -1.]]))
   np.testing.assert_allclose(middle[0], (field[0, 0] + field[0, 1]) / 2, atol=1e-6)
