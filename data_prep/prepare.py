@@ -28,6 +28,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from data_prep import boxes as boxes_lib
 from data_prep import layouts
 from data_prep import process_clip
+from g3fa_jax.animate import cli_flags
 from g3fa_jax.data import index as index_lib
 from g3fa_jax.data import records
 from g3fa_jax.data import shards
@@ -295,12 +296,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
   p.add_argument('--retry-skipped', action='store_true', help='retry clips skipped before')
   p.add_argument('--limit', type=int, default=0, help='only the first N clips (by key)')
   p.add_argument('--no-progress', action='store_true')
-  p.add_argument('--compile-cache', default=None,
-                 help="JAX's persistent compilation cache, so that a new run or worker does not "
-                 'compile the face detector again (default: $JAX_COMPILATION_CACHE_DIR or '
-                 '~/.cache/g3fa_jax/jax)')
-  p.add_argument('--no-compile-cache', action='store_true',
-                 help='compile everything in every run (no persistent cache)')
+  cli_flags.add_compile_cache_flags(p, what='the compiled face detector (also in each worker)')
   return p.parse_args(argv)
 
 

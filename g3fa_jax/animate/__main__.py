@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from g3fa_jax.animate import crop
+from g3fa_jax.animate import cli_flags
 from g3fa_jax.animate import pipeline
 from g3fa_jax.animate.errors import AnimateError
 
@@ -21,8 +21,7 @@ from g3fa_jax.animate.errors import AnimateError
 def parse_args(argv: list[str] | None = None) -> pipeline.AnimateOptions:
   parser = argparse.ArgumentParser(prog='python -m g3fa_jax.animate', description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('--checkpoint', required=True,
-                      help='orbax checkpoint directory with kp_detector and generator')
+  cli_flags.add_checkpoint_flag(parser)
   parser.add_argument('--source', required=True,
                       help='source portrait: an image (or a video: its first frame)')
   parser.add_argument('--driving', required=True,
@@ -37,22 +36,15 @@ def parse_args(argv: list[str] | None = None) -> pipeline.AnimateOptions:
                            '(animate forward and backward from it)')
   parser.add_argument('--best-frame-by', choices=('landmarks', 'keypoints'), default='landmarks',
                       help='pose of --find-best-frame: MTCNN face landmarks or model keypoints')
-  parser.add_argument('--absolute', dest='relative', action='store_false',
-                      help='drive with absolute keypoints instead of relative motion')
-  parser.add_argument('--no-adapt-scale', dest='adapt_movement_scale', action='store_false',
-                      help='do not scale relative motion by the face size ratio')
+  cli_flags.add_motion_flags(parser)
   parser.add_argument('--side-by-side', action='store_true',
                       help='write source | driving | result (| depth | normal) panels')
-  parser.add_argument('--inverse-renderer', default=None,
-                      help='Unsup3D orbax checkpoint (python -m g3fa_jax.convert unsup3d): '
-                           'adds depth and normal panels to --side-by-side')
+  cli_flags.add_inverse_renderer_flag(parser)
   parser.add_argument('--batch-size', type=int, default=4, help='frames per device call')
   parser.add_argument('--max-frames', type=int, default=0, help='use at most this many frames')
   parser.add_argument('--no-audio', dest='audio', action='store_false',
                       help="drop the driving video's audio")
-  parser.add_argument('--crop-margin', dest='crop_increase', type=float,
-                      default=crop.DEFAULT_INCREASE,
-                      help='margin around the face box, a fraction of its size per side')
+  cli_flags.add_crop_margin_flag(parser)
   parser.add_argument('--quiet', dest='progress', action='store_false', help='no progress bar')
   return pipeline.AnimateOptions(**vars(parser.parse_args(argv)))
 

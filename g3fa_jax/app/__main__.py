@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from g3fa_jax.animate import compile_cache
+from g3fa_jax.animate import cli_flags
 from g3fa_jax.animate import pipeline
 from g3fa_jax.animate.errors import AnimateError
 
@@ -21,10 +21,8 @@ from g3fa_jax.animate.errors import AnimateError
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
   parser = argparse.ArgumentParser(prog='python -m g3fa_jax.app', description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('--checkpoint', required=True,
-                      help='orbax checkpoint directory with kp_detector and generator')
-  parser.add_argument('--inverse-renderer', default=None,
-                      help='Unsup3D orbax checkpoint: adds depth and normal panels to side-by-side')
+  cli_flags.add_checkpoint_flag(parser)
+  cli_flags.add_inverse_renderer_flag(parser)
   parser.add_argument('--host', default='127.0.0.1',
                       help='address to listen on (0.0.0.0: reachable from other machines)')
   parser.add_argument('--port', type=int, default=7860, help='port to listen on')
@@ -34,7 +32,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                       help='animate at most this many driving frames per job (0: all)')
   parser.add_argument('--workdir', default=None,
                       help='folder for the results (default: a new temporary folder)')
-  compile_cache.add_compile_cache_flags(parser)
+  cli_flags.add_compile_cache_flags(parser)
   return parser.parse_args(argv)
 
 
@@ -45,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     absl_logging.set_verbosity(absl_logging.ERROR)
   except ImportError:
     pass
-  compile_cache.use_compile_cache(args.compile_cache, args.no_compile_cache)
+  cli_flags.use_compile_cache(args.compile_cache, args.no_compile_cache)
   try:
     from g3fa_jax.app import ui  # pylint: disable=g-import-not-at-top
     ui.import_gradio()  # Before the checkpoint: a missing extra is said first.

@@ -23,8 +23,7 @@ try:
 except ImportError:
   pass
 
-from g3fa_jax.animate import compile_cache
-from g3fa_jax.animate import crop
+from g3fa_jax.animate import cli_flags
 from g3fa_jax.animate.errors import AnimateError
 from g3fa_jax.live import loop
 from g3fa_jax.media import paths
@@ -39,8 +38,7 @@ def parse_args(argv: list[str] | None = None
   """(the session's options, (--compile-cache, --no-compile-cache))."""
   parser = argparse.ArgumentParser(prog='python -m g3fa_jax.live', description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('--checkpoint', required=True,
-                      help='orbax checkpoint directory with kp_detector and generator')
+  cli_flags.add_checkpoint_flag(parser)
   parser.add_argument('--source', required=True,
                       help='source portrait: an image (or a video: its first frame)')
   stream = parser.add_mutually_exclusive_group()
@@ -53,10 +51,7 @@ def parse_args(argv: list[str] | None = None
                       help='run headless (no OpenCV window)')
   parser.add_argument('--no-crop', dest='crop', action='store_false',
                       help='use the source and the frames whole (already face crops), resized')
-  parser.add_argument('--absolute', dest='relative', action='store_false',
-                      help='drive with absolute keypoints instead of relative motion')
-  parser.add_argument('--no-adapt-scale', dest='adapt_movement_scale', action='store_false',
-                      help='do not scale relative motion by the face size ratio')
+  cli_flags.add_motion_flags(parser)
   parser.add_argument('--keys', default='',
                       help="scripted keys for headless runs: 'r@30,q@90' presses r (reference "
                            'frame) at stream frame 30 and q (quit) at frame 90')
@@ -66,12 +61,10 @@ def parse_args(argv: list[str] | None = None
                       help='run the face detector on every n-th frame taken')
   parser.add_argument('--smoothing', type=float, default=0.8,
                       help='face box smoothing in [0, 1): weight of the current box per detection')
-  parser.add_argument('--crop-margin', dest='crop_increase', type=float,
-                      default=crop.DEFAULT_INCREASE,
-                      help='margin around the face box, a fraction of its size per side')
+  cli_flags.add_crop_margin_flag(parser)
   parser.add_argument('--display-height', type=int, default=256,
                       help='height of the view (camera | result) in pixels')
-  compile_cache.add_compile_cache_flags(parser)
+  cli_flags.add_compile_cache_flags(parser)
   args = vars(parser.parse_args(argv))
   cache = (args.pop('compile_cache'), args.pop('no_compile_cache'))
   options = loop.LiveOptions(**args)
@@ -87,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     absl_logging.set_verbosity(absl_logging.ERROR)
   except ImportError:
     pass
-  compile_cache.use_compile_cache(cache_dir, no_compile_cache)
+  cli_flags.use_compile_cache(cache_dir, no_compile_cache)
   try:
     stats = loop.run(options)
   except (AnimateError, paths.OutputPathError, ValueError) as e:
