@@ -115,6 +115,18 @@ def test_source_copy_baseline_is_the_mean_frame_difference(finished_job):
   assert job.source_copy_l1(resolved) == pytest.approx(float(expected), rel=1e-5)
 
 
+def test_learning_curve_l1_is_the_heldout_l1(finished_job, tmp_path):
+  # The curve takes the L1 and the true-motion figures from one generator pass per pair: its L1
+  # must be heldout_l1's (the same pairs), whatever the order of the checkpoints.
+  config, workdir, _ = finished_job
+  resolved = job.resolve_paths(config, workdir)
+  animator = job.untrained_animator(resolved)
+  curve = job.LearningCurve(resolved, tmp_path)
+  assert curve.evaluate(5, animator) == pytest.approx(job.heldout_l1(animator, resolved),
+                                                       rel=1e-6)
+  assert set(curve.true_motion[5]) >= {'gain', 'keypoint_gain'}
+
+
 def test_depth_loss_ignores_border_columns():
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
