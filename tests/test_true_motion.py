@@ -76,6 +76,34 @@ def test_true_motion_scores_one_and_no_motion_scores_the_baseline(config):
   assert right['keypoint_spread_px'] == pytest.approx(expected, rel=1e-5)
 
 
+def _brightest_pixel(frames: np.ndarray) -> np.ndarray:
+  """A detector that follows the image: one keypoint on each frame's brightest pixel."""
+  size = frames.shape[2]
+  flat = frames[..., 0].reshape(len(frames), -1).argmax(axis=1)
+  xy = np.stack([flat % size, flat // size], axis=-1).astype(np.float64)
+  return (xy * 2 / (size - 1) - 1)[:, None, :]
+
+
+def test_shift_gain_is_one_for_keypoints_that_follow_the_image_and_zero_for_fixed_ones():
+  frames = np.zeros((3, 16, 16, 3), np.float32)
+  for i, (y, x) in enumerate(((4, 5), (8, 3), (10, 9))):
+    frames[i, y, x] = 1.
+  assert true_motion.shift_gain(_brightest_pixel, frames) == pytest.approx(1.)
+  assert true_motion.shift_gain(_brightest_pixel, frames, shift_px=3) == pytest.approx(1.)
+  fixed = lambda f: np.zeros((len(f), 4, 2))
+  assert true_motion.shift_gain(fixed, frames) == pytest.approx(0.)
+  # Keypoints moving half as far as the image: 0.5.
+  half = lambda f: 0.5 * _brightest_pixel(f)
+  assert true_motion.shift_gain(half, frames) == pytest.approx(0.5)
+
+
+def test_shift_frames_moves_the_content_and_repeats_the_edge():
+  frames = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
+  moved = true_motion.shift_frames(frames, 1, 2)
+  np.testing.assert_array_equal(moved[0, 2:, 1:, 0], frames[0, :2, :3, 0])
+  np.testing.assert_array_equal(moved[0, :2, 0, 0], frames[0, 0, 0, 0])
+
+
 def test_bilinear_sampling_matches_the_grid_at_its_nodes():
   field = np.random.default_rng(0).random((5, 5, 2))
   nodes = flow.grid_coordinates(5)[[0, 2, 4], [1, 3, 4]]

@@ -388,7 +388,9 @@ class LearningCurve:
       errors.append((float(np.abs(out['prediction'] - driving).mean()), len(driving)))
       return out['deformation'], out['kp_source']['value'], out['kp_driving']['value']
 
-    self.true_motion[int(step)] = self._score(motion)
+    self.true_motion[int(step)] = {
+        **self._score(motion),
+        'keypoint_shift_gain': self._score.shift_gain(lambda f: animator.keypoints(f)['value'])}
     l1 = sum(e * n for e, n in errors) / max(sum(n for _, n in errors), 1)
     self.points[int(step)] = l1
     self.correlations[int(step)] = keypoint_pose_correlation(animator, self.config)
@@ -405,9 +407,10 @@ class LearningCurve:
     correlation, truth = self.correlations[int(step)], self.true_motion[int(step)]
     _log('Held-out reconstruction L1 at step %d: %.4f (no-motion baseline %.4f: %.2fx); '
          'keypoints vs head pose: r(yaw, x) = %.2f, r(pitch, y) = %.2f; against the true '
-         'motion: dense gain %.2f, keypoint gain %.2f, keypoint spread %.1f px', step, l1,
-         self.baseline, l1 / self.baseline, correlation['yaw_x'], correlation['pitch_y'],
-         truth['gain'], truth['keypoint_gain'], truth['keypoint_spread_px'])
+         'motion: dense gain %.2f, keypoint gain %.2f (on a 2D shift of the frame %.2f), '
+         'keypoint spread %.1f px', step, l1, self.baseline, l1 / self.baseline,
+         correlation['yaw_x'], correlation['pitch_y'], truth['gain'], truth['keypoint_gain'],
+         truth['keypoint_shift_gain'], truth['keypoint_spread_px'])
     return l1
 
   def on_checkpoint(self, step: int, state: Any) -> None:
@@ -474,7 +477,9 @@ def train_motion(motion: motion_warmup.MotionTrainer, config: ml_collections.Con
              f'{motion.zero_motion_weight(source, driving, i):.3f}; against the true motion: '
              f'gain {truth["gain"]:.2f}, endpoint error {truth["endpoint_px"]:.2f} px '
              f'(no motion {truth["identity_endpoint_px"]:.2f}); keypoints gain '
-             f'{truth["keypoint_gain"]:.2f}, error {truth["keypoint_endpoint_px"]:.2f} px '
+             f'{truth["keypoint_gain"]:.2f} (on a 2D shift of the frame '
+             f'{score.shift_gain(motion.keypoints):.2f}), error '
+             f'{truth["keypoint_endpoint_px"]:.2f} px '
              f'(no motion {truth["keypoint_identity_endpoint_px"]:.2f}), spread '
              f'{truth["keypoint_spread_px"]:.1f} px; on training clips: '
              f'gain {train_truth["gain"]:.2f}, keypoints {train_truth["keypoint_gain"]:.2f}'

@@ -91,6 +91,8 @@ class MotionTrainer:
     transform_params = dict(config.train.transform_params)
     self._step = jax.jit(lambda *args: _step(self, weights, transform_params, *args))
     self._warp = jax.jit(lambda p, s, a, b, o: self.warp(p, s, a, b, False, o))
+    self._keypoints = jax.jit(lambda p, s, x: self.kp_detector.apply(
+        {'params': p, 'batch_stats': s}, x, train=False)['value'])
 
   def offset(self, step_index: int) -> jax.Array:
     """The zero-motion logit offset of step `step_index` (0-based)."""
@@ -134,6 +136,10 @@ class MotionTrainer:
                                                   self.offset(step_index))
     return (np.asarray(out['deformation']), np.asarray(kp_source['value']),
             np.asarray(kp_driving['value']))
+
+  def keypoints(self, images: np.ndarray) -> np.ndarray:
+    """(B, K, 2) keypoints in [-1, 1] of (B, S, S, 3) images (eval mode)."""
+    return np.asarray(self._keypoints(self.params['kp'], self.stats['kp'], images))
 
   def keypoints_warped(self, source: np.ndarray, driving: np.ndarray) -> np.ndarray:
     """The source warped by the keypoints' motions alone (the zero-motion channel withheld)."""

@@ -15,7 +15,13 @@ is compared with it on the person (foreground) points of the held-out pairs:
   grid sampled at it) against the source keypoint, so a keypoint that tracks the head scores a
   keypoint gain of 1 (keypoints on the background do not move and count for nothing);
 - the keypoints' spread: the root mean squared distance of the K keypoints from their mean, in
-  pixels (near 0: they all sit in one place).
+  pixels (near 0: they all sit in one place);
+- the keypoints' shift gain (`TrueMotionScore.shift_gain`, needs no ground truth): the slope of
+  the keypoints' displacement on a 2D shift of the whole source frame by a few pixels: 1 for
+  keypoints that follow the image's content, 0 for keypoints that ignore it. Next to the keypoint
+  gain it tells a detector that ignores the image (both near 0) from one that follows the 2D
+  content but not the face's surface, e.g. the head's outline, which barely moves when the head
+  turns (shift gain near 1, keypoint gain well below).
 """
 
 from __future__ import annotations
@@ -63,6 +69,36 @@ class TrueMotionScore:
     to_px = (self.image_size - 1) / 2
     return {**dense.figures('', to_px), **keypoints.figures('keypoint_', to_px),
             'keypoint_spread_px': float(np.mean(spread)) * to_px}
+
+
+  def shift_gain(self, keypoints: Callable[[np.ndarray], np.ndarray], shift_px: int = 2
+                 ) -> float:
+    """`shift_gain` of `keypoints` on the held-out source frames (one per batch of pairs: a
+    batch's pairs share their source)."""
+    return shift_gain(keypoints, np.concatenate([source[:1] for source, _, _, _ in self.pairs]),
+                      shift_px)
+
+
+def shift_gain(keypoints: Callable[[np.ndarray], np.ndarray], frames: np.ndarray,
+               shift_px: int = 2) -> float:
+  """The least-squares slope of the displacement of `keypoints(frames)` -> (b, K, 2) in [-1, 1]
+  (x, y) on a shift of the (b, S, S, C) frames by `shift_px` pixels right, then down."""
+  before = np.asarray(keypoints(frames))
+  along = power = 0.
+  for dx, dy in ((shift_px, 0), (0, shift_px)):
+    after = np.asarray(keypoints(shift_frames(frames, dx, dy)))
+    expected = np.array([dx, dy], np.float64) * 2 / (frames.shape[2] - 1)
+    along += float(np.sum((after - before) * expected))
+    power += float(np.sum(expected ** 2)) * before.shape[0] * before.shape[1]
+  return along / max(power, 1e-12)
+
+
+def shift_frames(frames: np.ndarray, dx: int, dy: int) -> np.ndarray:
+  """(b, H, W, C) frames with their content moved `dx` pixels right and `dy` down (>= 0), the
+  uncovered rows and columns repeating the edge."""
+  h, w = frames.shape[1:3]
+  padded = np.pad(frames, ((0, 0), (dy, 0), (dx, 0), (0, 0)), mode='edge')
+  return padded[:, :h, :w]
 
 
 class _Fit:
