@@ -81,7 +81,7 @@ def test_job_writes_every_output(finished_job):
   assert sorted(curve['heldout_l1']) == ['0', '2']
   assert curve['heldout_l1']['2'] == saved['end']['heldout_l1']
   assert curve['source_copy_heldout_l1'] == saved['source_copy_heldout_l1']
-  for png in ('learning_curve.png', 'animation.png', 'reconstruction.png'):
+  for png in ('learning_curve.png', 'animation.png', 'reconstruction.png', 'motion.png'):
     with Image.open(workdir / png) as image:
       assert image.format == 'PNG' and image.size[0] > 100
   assert saved == json.loads(json.dumps(result))

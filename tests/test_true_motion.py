@@ -49,7 +49,7 @@ def _motion(grids: list[np.ndarray], fraction: float, keypoints: np.ndarray):
     truth = queue.pop(0)
     assert truth.shape[0] == source.shape[0] == driving.shape[0]
     kp_driving = np.broadcast_to(keypoints, (len(truth),) + keypoints.shape)
-    true_at = np.stack([true_motion._bilinear(t - identity, k)  # pylint: disable=protected-access
+    true_at = np.stack([true_motion.sample_field(t - identity, k)
                         for t, k in zip(truth, kp_driving)])
     return identity + fraction * (truth - identity), kp_driving + fraction * true_at, kp_driving
   return motion
@@ -107,7 +107,7 @@ def test_shift_frames_moves_the_content_and_repeats_the_edge():
 def test_bilinear_sampling_matches_the_grid_at_its_nodes():
   field = np.random.default_rng(0).random((5, 5, 2))
   nodes = flow.grid_coordinates(5)[[0, 2, 4], [1, 3, 4]]
-  bilinear = true_motion._bilinear  # pylint: disable=protected-access
+  bilinear = true_motion.sample_field
   np.testing.assert_allclose(bilinear(field, nodes), field[[0, 2, 4], [1, 3, 4]], atol=1e-6)
   middle = bilinear(field, np.array([[-0.75, -1.]]))
   np.testing.assert_allclose(middle[0], (field[0, 0] + field[0, 1]) / 2, atol=1e-6)

@@ -135,6 +135,44 @@ def contact_sheet(source: np.ndarray, driving: np.ndarray, generated: np.ndarray
   return indices
 
 
+def motion_arrows(frames: np.ndarray, keypoints: np.ndarray, learnt: np.ndarray,
+                  true: np.ndarray, path: str | os.PathLike, *, scale: int = 6) -> None:
+  """Writes a PNG: each driving frame enlarged, with its keypoints (yellow circles), the learnt
+  displacement of each (red: to the source keypoint) over the true one (green: to where the
+  surface under the keypoint is in the source frame).
+
+  Args:
+    frames: (N, H, W, 3) driving frames in [0, 1].
+    keypoints: (N, K, 2) driving keypoints, (x, y) in [-1, 1] (align_corners=True).
+    learnt, true: (N, K, 2) displacements in the same units.
+    path: where the PNG goes.
+    scale: nearest-neighbour enlargement (the arrows are a few pixels of the frame).
+  """
+  if not (keypoints.shape == learnt.shape == true.shape and keypoints.shape[0] == len(frames)):
+    raise ValueError(f'motion_arrows: frames {frames.shape}, keypoints {keypoints.shape}, '
+                     f'learnt {learnt.shape} and true {true.shape} do not match')
+  n, h, w = frames.shape[:3]
+  gap = 4 * scale
+  pixels = np.clip(np.round(frames * 255), 0, 255).astype(np.uint8)
+  image = Image.new('RGB', (n * w * scale + (n - 1) * gap, h * scale), (255, 255, 255))
+  draw = ImageDraw.Draw(image)
+  for i in range(n):
+    left = i * (w * scale + gap)
+    image.paste(Image.fromarray(pixels[i]).resize((w * scale, h * scale), Image.NEAREST),
+                (left, 0))
+
+    def to_px(v: np.ndarray) -> tuple[float, float]:
+      return (left + (v[0] + 1) / 2 * (w - 1) * scale + scale / 2,
+              (v[1] + 1) / 2 * (h - 1) * scale + scale / 2)
+
+    for k in range(keypoints.shape[1]):
+      x, y = to_px(keypoints[i, k])
+      draw.line([(x, y), to_px(keypoints[i, k] + true[i, k])], fill=(0, 220, 0), width=3)
+      draw.line([(x, y), to_px(keypoints[i, k] + learnt[i, k])], fill=(230, 0, 0), width=2)
+      draw.ellipse([x - 3, y - 3, x + 3, y + 3], outline=(255, 255, 0))
+  _save_png(image, path)
+
+
 def _save_png(image: Image.Image, path: str | os.PathLike) -> None:
   """Writes next to `path` and renames, so a reader never sees half a file."""
   path = os.fspath(path)

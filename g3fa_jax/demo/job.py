@@ -61,6 +61,7 @@ START_EVAL_FILE = 'eval_start.json'
 VIDEO_FILE = 'animation.mp4'
 SHEET_FILE = 'animation.png'
 RECONSTRUCTION_FILE = 'reconstruction.png'
+MOTION_FILE = 'motion.png'
 CURVE_FILE = 'learning_curve.json'
 CURVE_PLOT_FILE = 'learning_curve.png'
 MOTION_WARMUP_FILE = 'motion_warmup.msgpack'
@@ -537,10 +538,29 @@ def write_reconstruction(animator, config: ml_collections.ConfigDict,
   figures.contact_sheet(clip[0], clip[1:], generated, sheet_path)
 
 
+def write_motion_figure(animator, config: ml_collections.ConfigDict,
+                        path: str | os.PathLike, clips: int = 3) -> None:
+  """The keypoints' motion against the true one, as a picture (`figures.motion_arrows`): the
+  last held-out pair of each of the first `clips` test clips, source = the clip's first frame."""
+  size = int(config.image_size)
+  score = true_motion.TrueMotionScore(heldout_batches(config, 8, max_clips=clips), size, size)
+  frames, keypoints, learnt, true = [], [], [], []
+  for source, driving, truth, _ in score.pairs:
+    kp_source = np.asarray(animator.keypoints(source[-1:])['value'])[0]
+    kp_driving = np.asarray(animator.keypoints(driving[-1:])['value'])[0]
+    frames.append(driving[-1])
+    keypoints.append(kp_driving)
+    learnt.append(kp_source - kp_driving)
+    true.append(true_motion.sample_field(truth[-1], kp_driving))
+  figures.motion_arrows(np.stack(frames), np.stack(keypoints), np.stack(learnt), np.stack(true),
+                        path)
+
+
 def finish(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> dict[str, Any]:
   """Held-out L1 of the trained checkpoint against step 0 and the no-motion baseline into
   WORKDIR/eval.json; the animation (mp4 and contact sheet), a held-out clip reconstructed from its
-  first frame (WORKDIR/reconstruction.png) and the learning curve."""
+  first frame (WORKDIR/reconstruction.png), the keypoints' motion against the true one
+  (WORKDIR/motion.png) and the learning curve."""
   config = resolve_paths(config, workdir)
   workdir = pathlib.Path(workdir)
   animator = Animator.from_checkpoint(workdir / CHECKPOINT_DIR)
@@ -552,6 +572,7 @@ def finish(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> dic
     end_l1 = curve.evaluate(step, animator)
   frames = write_animation(animator, config, workdir / VIDEO_FILE, workdir / SHEET_FILE)
   write_reconstruction(animator, config, workdir / RECONSTRUCTION_FILE)
+  write_motion_figure(animator, config, workdir / MOTION_FILE)
   copy_l1 = curve.baseline
   result = {'start': start, 'end': {'step': step, 'heldout_l1': end_l1},
             'relative_reduction': 1 - end_l1 / start['heldout_l1'],
@@ -564,6 +585,7 @@ def finish(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> dic
             'learning_curve': str(workdir / CURVE_PLOT_FILE),
             'video': str(workdir / VIDEO_FILE), 'contact_sheet': str(workdir / SHEET_FILE),
             'reconstruction_sheet': str(workdir / RECONSTRUCTION_FILE),
+            'motion_sheet': str(workdir / MOTION_FILE),
             'video_frames': frames}
   shards.write_json_atomic(workdir / EVAL_FILE, result)
   _log('Held-out reconstruction L1: %.4f at step 0 -> %.4f at step %d; the source frame itself '

@@ -63,7 +63,7 @@ class TrueMotionScore:
     for source, driving, truth, foreground in self.pairs:
       grid, kp_source, kp_driving = (np.asarray(x) for x in motion(source, driving))
       dense.add((grid - self.identity)[foreground], truth[foreground])
-      true_at_kp = np.stack([_bilinear(t, kp) for t, kp in zip(truth, kp_driving)])
+      true_at_kp = np.stack([sample_field(t, kp) for t, kp in zip(truth, kp_driving)])
       keypoints.add((kp_source - kp_driving).reshape(-1, 2), true_at_kp.reshape(-1, 2))
       spread.append(np.sqrt(np.sum(np.var(kp_driving, axis=1), axis=-1)).mean())
     to_px = (self.image_size - 1) / 2
@@ -121,7 +121,7 @@ class _Fit:
             prefix + 'identity_endpoint_px': self.identity_error / n * to_px}
 
 
-def _bilinear(field: np.ndarray, points: np.ndarray) -> np.ndarray:
+def sample_field(field: np.ndarray, points: np.ndarray) -> np.ndarray:
   """field (g, g, C) sampled at points (K, 2) in [-1, 1] (x, y; align_corners=True) -> (K, C)."""
   g = field.shape[0]
   xy = np.clip((points + 1) / 2 * (g - 1), 0, g - 1)
