@@ -147,3 +147,23 @@ def test_vox256_parameter_counts():
       lambda: build_generator(cfg).init(jax.random.PRNGKey(0), images, kp, kp, False))
   assert _count(kp_vars['params']) == 14_258_268
   assert _count(gen_vars['params']) == 47_096_437
+
+
+def test_renderer_composites_before_its_last_linear_layer_as_after_it():
+  # RenderModel composites the floors before the MLP's last layer (8x fewer multiply-adds, no
+  # 256-wide colour per sample); the official code composites after it. Same sum.
+  from g3fa_jax.models.volume_renderer import MultiHeadNeRFModel, volume_render
+  nerf = MultiHeadNeRFModel(hidden_size=16, out_channels=12)
+  rgb_in = jax.random.normal(jax.random.PRNGKey(0), (2, 5, 6, 8, 4))
+  sigma_in = jax.random.normal(jax.random.PRNGKey(1), (2, 5, 6, 8, 4))
+  variables = nerf.init(jax.random.PRNGKey(2), rgb_in, sigma_in)
+  after = volume_render(*nerf.apply(variables, rgb_in, sigma_in))
+  before = nerf.apply(variables, rgb_in, sigma_in, method=MultiHeadNeRFModel.render)
+  assert before.shape == (2, 5, 6, 12)
+  np.testing.assert_allclose(before, after, rtol=1e-5, atol=1e-6)
+  # A large last bias: it is weighted by the floors' total weight (< 1), not added once.
+  params = jax.tree_util.tree_map(lambda x: x, variables['params'])
+  params['layer6']['bias'] = jnp.full_like(params['layer6']['bias'], 3.)
+  after = volume_render(*nerf.apply({'params': params}, rgb_in, sigma_in))
+  before = nerf.apply({'params': params}, rgb_in, sigma_in, method=MultiHeadNeRFModel.render)
+  np.testing.assert_allclose(before, after, rtol=1e-5, atol=1e-6)
