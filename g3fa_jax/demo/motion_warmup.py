@@ -123,18 +123,14 @@ class MotionTrainer:
         self.offset(step_index), rng)
     return warp_l1
 
-  def warped(self, source: np.ndarray, driving: np.ndarray, step_index: int) -> np.ndarray:
-    """The source warped to the driving frame (eval mode, the offset of `step_index`)."""
-    return np.asarray(self._warp(self.params, self.stats, source, driving,
-                                 self.offset(step_index))[0])
-
-  def motion(self, source: np.ndarray, driving: np.ndarray, step_index: int
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(the dense motion's sampling grid (B, g, g, 2), source keypoints (B, K, 2), driving
-    keypoints (B, K, 2)), in [-1, 1] (eval mode, the offset of `step_index`)."""
-    _, kp_source, kp_driving, out, _ = self._warp(self.params, self.stats, source, driving,
-                                                  self.offset(step_index))
-    return (np.asarray(out['deformation']), np.asarray(kp_source['value']),
+  def warped_and_motion(self, source: np.ndarray, driving: np.ndarray, step_index: int
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(the source warped to the driving frame (B, S, S, 3), the dense motion's sampling grid
+    (B, g, g, 2), source keypoints (B, K, 2), driving keypoints (B, K, 2)), coordinates in
+    [-1, 1] (eval mode, the offset of `step_index`)."""
+    warped, kp_source, kp_driving, out, _ = self._warp(self.params, self.stats, source, driving,
+                                                       self.offset(step_index))
+    return (np.asarray(warped), np.asarray(out['deformation']), np.asarray(kp_source['value']),
             np.asarray(kp_driving['value']))
 
   def keypoints(self, images: np.ndarray) -> np.ndarray:
