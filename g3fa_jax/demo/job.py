@@ -279,6 +279,23 @@ def _heldout_mean_l1(predict: Callable[[np.ndarray, np.ndarray], np.ndarray],
   return total / max(count, 1)
 
 
+def _score_with_l1(score: true_motion.TrueMotionScore,
+                   run: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, ...]]
+                   ) -> tuple[dict[str, float], float]:
+  """`score`'s figures and the held-out mean L1 from one pass over the pairs: `run(source,
+  driving)` -> (prediction (b, H, W, 3), sampling grid, source keypoints, driving keypoints). The
+  score's pairs are those of `_heldout_mean_l1` at batch 8, so the L1 is the same figure."""
+  errors = []
+
+  def motion(source: np.ndarray, driving: np.ndarray):
+    prediction, *outputs = run(source, driving)
+    errors.append((float(np.abs(np.asarray(prediction) - driving).mean()), len(driving)))
+    return outputs
+
+  figures = score(motion)
+  return figures, sum(e * n for e, n in errors) / max(sum(n for _, n in errors), 1)
+
+
 def keypoint_pose_correlation(animator, config: ml_collections.ConfigDict) -> dict[str, float]:
   """Do the keypoints move with the head? Over every held-out clip, the keypoints' mean
   displacement from the clip's first frame (x and y, in [-1, 1] units) against the ground-truth
@@ -380,19 +397,15 @@ class LearningCurve:
       dense_motion = self.config.model.generator_params.dense_motion_params
       self._score = true_motion.heldout_score(
           self.config, round(int(self.config.image_size) * float(dense_motion.scale_factor)))
-    # One generator pass per held-out pair gives both figures: the score's pairs are those of
-    # `heldout_l1` (`heldout_batches` at batch 8).
-    errors = []
-
-    def motion(source: np.ndarray, driving: np.ndarray):
+    def prediction_and_motion(source: np.ndarray, driving: np.ndarray):
       out = animator.reconstruct(source, driving)
-      errors.append((float(np.abs(out['prediction'] - driving).mean()), len(driving)))
-      return out['deformation'], out['kp_source']['value'], out['kp_driving']['value']
+      return (out['prediction'], out['deformation'], out['kp_source']['value'],
+              out['kp_driving']['value'])
 
+    truth, l1 = _score_with_l1(self._score, prediction_and_motion)
     self.true_motion[int(step)] = {
-        **self._score(motion),
+        **truth,
         'keypoint_shift_gain': self._score.shift_gain(lambda f: animator.keypoints(f)['value'])}
-    l1 = sum(e * n for e, n in errors) / max(sum(n for _, n in errors), 1)
     self.points[int(step)] = l1
     self.correlations[int(step)] = keypoint_pose_correlation(animator, self.config)
     if self.baseline is None:
@@ -464,17 +477,7 @@ def train_motion(motion: motion_warmup.MotionTrainer, config: ml_collections.Con
     history.append(motion.step(source, driving, i, truth))
     copied.append(float(np.mean(np.abs(np.asarray(source) - np.asarray(driving)))))
     if (i + 1) % every == 0 or i + 1 == steps:
-      # One pass of the motion networks per held-out pair for the warped source's L1 and the
-      # true-motion figures (the score's pairs are those of the held-out L1).
-      errors = []
-
-      def warped_and_motion(a, b, i=i):
-        warped, *outputs = motion.warped_and_motion(a, b, i)
-        errors.append((float(np.abs(warped - b).mean()), len(b)))
-        return outputs
-
-      truth = score(warped_and_motion)
-      heldout = sum(e * n for e, n in errors) / max(sum(n for _, n in errors), 1)
+      truth, heldout = _score_with_l1(score, lambda a, b, i=i: motion.warped_and_motion(a, b, i))
       keypoints_only = _heldout_mean_l1(motion.keypoints_warped, config, 8)
       train_truth = train_score(lambda a, b, i=i: motion.warped_and_motion(a, b, i)[1:])
       train_l1 = float(np.mean(jax.device_get(history)))

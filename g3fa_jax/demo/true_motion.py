@@ -70,7 +70,6 @@ class TrueMotionScore:
     return {**dense.figures('', to_px), **keypoints.figures('keypoint_', to_px),
             'keypoint_spread_px': float(np.mean(spread)) * to_px}
 
-
   def shift_gain(self, keypoints: Callable[[np.ndarray], np.ndarray], shift_px: int = 2
                  ) -> float:
     """`shift_gain` of `keypoints` on the held-out source frames (one per batch of pairs: a
