@@ -302,12 +302,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def _compile_cache(args: argparse.Namespace) -> str | None:
   """The persistent compilation cache folder of the CLI (None: none, or nothing to detect)."""
-  if args.no_compile_cache or (args.crop == 'full' and args.no_face_check):
+  if args.crop == 'full' and args.no_face_check:
     return None
-  if args.compile_cache:
-    return args.compile_cache
-  from g3fa_jax.face import mtcnn  # pylint: disable=g-import-not-at-top
-  return str(mtcnn.default_compilation_cache_dir())
+  return cli_flags.compile_cache_dir(args.compile_cache, args.no_compile_cache)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

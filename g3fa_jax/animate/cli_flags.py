@@ -48,10 +48,21 @@ def add_compile_cache_flags(parser: argparse.ArgumentParser,
                       help='compile everything in every run (no persistent cache)')
 
 
-def use_compile_cache(directory: str | None, disabled: bool) -> None:
-  """Keeps compiled programs in `directory` (default folder when None) unless `disabled`."""
+def compile_cache_dir(directory: str | None, disabled: bool) -> str | None:
+  """The folder of the persistent compilation cache the flags ask for: `directory`, else the
+  default (`$JAX_COMPILATION_CACHE_DIR` or ~/.cache/g3fa_jax/jax); None when `disabled`."""
   if disabled:
-    return
+    return None
+  if directory:
+    return directory
   # Imported here: parsing these flags loads no jax.
   from g3fa_jax.face import mtcnn  # pylint: disable=g-import-not-at-top
-  mtcnn.use_compilation_cache(directory or mtcnn.default_compilation_cache_dir())
+  return str(mtcnn.default_compilation_cache_dir())
+
+
+def use_compile_cache(directory: str | None, disabled: bool) -> None:
+  """Keeps compiled programs in `compile_cache_dir(directory, disabled)`, if any."""
+  folder = compile_cache_dir(directory, disabled)
+  if folder is not None:
+    from g3fa_jax.face import mtcnn  # pylint: disable=g-import-not-at-top
+    mtcnn.use_compilation_cache(folder)
