@@ -20,6 +20,7 @@ again; the table goes to WORKDIR/geometry.md and WORKDIR/geometry.json.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -34,7 +35,14 @@ _WORKDIR = flags.DEFINE_string('workdir', 'runs/geometry', 'Data, runs and the t
 _STEPS = flags.DEFINE_integer('steps', 5000, 'Training steps per mode.')
 _MODES = flags.DEFINE_list('modes', ['none', 'detached', 'differentiable'], 'Geometry modes.')
 _FRAMES = flags.DEFINE_integer('frames_per_clip', 8, 'Driving frames per held-out clip.')
-_POSE_STEPS = flags.DEFINE_integer('pose_steps', 1500, 'Training steps of the pose regressor.')
+_POSE_STEPS = flags.DEFINE_integer('pose_steps', 3000, 'Training steps of the pose regressor.')
+_READER_CLIPS = flags.DEFINE_integer(
+    'reader_clips', 400, 'Clips of new people (none of the data set\'s) rendered to train the '
+    'readers, besides the training clips.')
+_READER_FRAMES = flags.DEFINE_integer('reader_frames', 8, 'Frames per reader clip.')
+_GEOMETRY_READER_STEPS = flags.DEFINE_integer(
+    'geometry_reader_steps', 1500, 'Steps of the geometry reader (the Unsup3D depth net fitted '
+    'to the reader and training frames); 0: read with the inverse renderer G3FA trains with.')
 
 MODES = ('none', 'detached', 'differentiable')
 
@@ -80,19 +88,33 @@ def heldout_set(config, frames_per_clip: int):
   return {k: np.concatenate(v).astype(np.float32) for k, v in parts.items()}
 
 
-def pose_training_set(config, per_clip: int = 8):
-  """Training-split frames (N, H, W, 3) and their (yaw, pitch, roll) (N, 3)."""
+def pose_training_set(config, per_clip: int = 0):
+  """Training-split frames (N, H, W, 3) and their (yaw, pitch, roll) (N, 3); per_clip 0: all."""
   import numpy as np  # pylint: disable=g-import-not-at-top
   from g3fa_jax.demo import job  # pylint: disable=g-import-not-at-top
   clips = job._split_source(config, 'train')  # pylint: disable=protected-access
   images, angles = [], []
   for c in range(len(clips)):
     record = clips[c]
-    idx = np.unique(np.linspace(0, record['num_frames'] - 1, per_clip).round().astype(int))
+    n = record['num_frames']
+    idx = np.unique(np.linspace(0, n - 1, per_clip or n).round().astype(int))
     images.append(job._decode_frames(record, idx))  # pylint: disable=protected-access
     s = record['synthetic']
     angles.append(np.stack([np.asarray(s[k])[idx] for k in ('yaw', 'pitch', 'roll')], 1))
   return np.concatenate(images), np.concatenate(angles).astype(np.float32)
+
+
+def cached_variables(path: str, make):
+  """Flax variables saved at `path` (msgpack), or `make()`'s, saved there first."""
+  import flax  # pylint: disable=g-import-not-at-top
+  if os.path.exists(path):
+    with open(path, 'rb') as f:
+      return flax.serialization.msgpack_restore(f.read())
+  variables = make()
+  with open(path + '.tmp', 'wb') as f:
+    f.write(flax.serialization.msgpack_serialize(variables))
+  os.replace(path + '.tmp', path)
+  return variables
 
 
 def score(prediction, held, geometry_fn, pose_fn) -> dict:
@@ -137,7 +159,6 @@ def main(argv) -> None:
   del argv
   from g3fa_jax.train import xla_flags  # pylint: disable=g-import-not-at-top
   xla_flags.tune_cpu()
-  import flax  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from g3fa_jax.demo import job  # pylint: disable=g-import-not-at-top
@@ -147,6 +168,7 @@ def main(argv) -> None:
   from g3fa_jax.models import inverse_renderer  # pylint: disable=g-import-not-at-top
   from g3fa_jax.models import networks  # pylint: disable=g-import-not-at-top
   from g3fa_jax.train import pretrained  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.synthetic import dataset  # pylint: disable=g-import-not-at-top
   from g3fa_jax.train import trainer  # pylint: disable=g-import-not-at-top
 
   workdir = os.path.abspath(_WORKDIR.value)
@@ -159,8 +181,36 @@ def main(argv) -> None:
   motion = job.prepare_motion(base, workdir)
   held = heldout_set(base, _FRAMES.value)
 
+  # The readers: fixed networks trained on new people's frames besides the training clips (never
+  # on the held-out people), as AKD's landmark detector is trained on other faces.
+  reader_name = f'{_READER_CLIPS.value}x{_READER_FRAMES.value}'
+
+  @functools.cache
+  def reader():
+    if _READER_CLIPS.value <= 0:
+      return None
+    start = time.time()
+    frames = dataset.reader_frames(job.settings_from_config(base), _READER_CLIPS.value,
+                                   _READER_FRAMES.value)
+    print(f'reader frames: {len(frames["image"])} of {_READER_CLIPS.value} new people, '
+          f'{time.time() - start:.0f} s', flush=True)
+    return frames
+
   unsup3d = networks.build_network('unsup3d', base)
-  unsup3d_variables = pretrained.frozen_variables(base)['unsup3d']
+  if _GEOMETRY_READER_STEPS.value > 0:
+    def fit_geometry_reader():
+      images, depths = job.depth_training_set(base)
+      if reader() is not None:
+        images = np.concatenate([images, reader()['image']])
+        depths = np.concatenate([depths, reader()['depth'][..., 0]])
+      return job.fit_depth_network(base, images, depths, _GEOMETRY_READER_STEPS.value,
+                                   what='Geometry reader')
+    unsup3d_variables = cached_variables(
+        os.path.join(workdir, f'geometry_reader_{reader_name}_{_GEOMETRY_READER_STEPS.value}'
+                     '.msgpack'),
+        fit_geometry_reader)
+  else:
+    unsup3d_variables = pretrained.frozen_variables(base)['unsup3d']
   geometry_jit = jax.jit(lambda v, x: inverse_renderer.unsup3d_depth_and_normal(
       unsup3d.apply, v, x, base.unsup3d))
 
@@ -169,18 +219,20 @@ def main(argv) -> None:
     return (np.concatenate([np.asarray(o[0]) for o in outs]),
             np.concatenate([np.asarray(o[1]) for o in outs]))
 
-  pose_path = os.path.join(workdir, 'pose_regressor.msgpack')
-  if os.path.exists(pose_path):
-    with open(pose_path, 'rb') as f:
-      pose_variables = flax.serialization.msgpack_restore(f.read())
-  else:
+  def fit_pose_reader():
     start = time.time()
     images, angles = pose_training_set(base)
-    pose_variables = pose.train_pose_regressor(images, angles, steps=_POSE_STEPS.value)
-    with open(pose_path + '.tmp', 'wb') as f:
-      f.write(flax.serialization.msgpack_serialize(pose_variables))
-    os.replace(pose_path + '.tmp', pose_path)
-    print(f'pose regressor: {len(images)} training frames, {time.time() - start:.0f} s', flush=True)
+    if reader() is not None:
+      images = np.concatenate([images, reader()['image']])
+      angles = np.concatenate([angles, reader()['angles']])
+    variables = pose.train_pose_regressor(images, angles, steps=_POSE_STEPS.value)
+    print(f'pose regressor: {len(images)} training frames, {time.time() - start:.0f} s',
+          flush=True)
+    return variables
+
+  pose_variables = cached_variables(
+      os.path.join(workdir, f'pose_reader_{reader_name}_{_POSE_STEPS.value}.msgpack'),
+      fit_pose_reader)
 
   def pose_fn(images):
     return pose.predict_pose(pose_variables, images)
@@ -202,7 +254,9 @@ def main(argv) -> None:
 
   table = markdown_table(rows)
   print(table)
-  result = {'steps': _STEPS.value, 'held_out_frames': int(len(held['driving'])), 'rows': rows}
+  result = {'steps': _STEPS.value, 'held_out_frames': int(len(held['driving'])),
+            'reader_clips': _READER_CLIPS.value, 'pose_steps': _POSE_STEPS.value,
+            'geometry_reader_steps': _GEOMETRY_READER_STEPS.value, 'rows': rows}
   for name, text in (('geometry.json', json.dumps(result, indent=2)), ('geometry.md', table)):
     path = os.path.join(workdir, name)
     with open(path + '.tmp', 'w') as f:

@@ -202,6 +202,25 @@ def test_one_identity_per_clip_and_too_many_identities_refused():
     dataset.Settings(videos=6, identities=120).validate()
 
 
+def test_reader_frames_show_new_people_with_their_ground_truth():
+  settings = dataset.Settings(videos=20, identities=-1, size=SIZE)
+  got = dataset.reader_frames(settings, clips=1, frames_per_clip=T)
+  assert got['image'].shape == (T, SIZE, SIZE, 3) and got['angles'].shape == (T, 3)
+  assert got['depth'].shape == (T, SIZE, SIZE, 1) and got['normal'].shape == (T, SIZE, SIZE, 3)
+  # Rounded to 8 bits, as the stored clips are.
+  np.testing.assert_allclose(got['image'] * 255, np.round(got['image'] * 255), atol=1e-3)
+  # The clip and person numbered past any data set's: another person than the data set's.
+  index = dataset.READER_INDEX_OFFSET
+  assert index >= settings.videos
+  np.testing.assert_array_equal(got['angles'], clips.make_clip(settings.seed, index, index,
+                                                               T).angles)
+  data_person = clips.make_clip(settings.seed, 0, 0, T).identity
+  reader_person = clips.make_clip(settings.seed, index, index, T).identity
+  assert not np.allclose(np.asarray(data_person.skin), np.asarray(reader_person.skin))
+  with pytest.raises(ValueError, match='frames_per_clip'):
+    dataset.reader_frames(settings, clips=1, frames_per_clip=1)
+
+
 def test_split_is_identity_disjoint():
   settings = dataset.Settings(videos=60, identities=20)
   items = dataset.plan(settings)

@@ -139,3 +139,16 @@ def test_depth_loss_ignores_border_columns():
   expected = 0.095 / 4
   assert float(job.depth_loss(raw, jnp.asarray(target), config.unsup3d)) == pytest.approx(
       expected, rel=1e-4)
+
+
+def test_animation_is_driven_by_the_clip_that_turns_most():
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  identities = ['a', 'b', 'c', 'b']
+  yaws = [np.array([30., 32.]), np.array([-5., 50.]), np.array([4., -3.]), np.array([1., 2.])]
+  # Driving: b's clip turning 55 degrees; source: the most frontal first frame of another person
+  # (c's 4 degrees; b's other clip is excluded although it starts at 1 degree).
+  assert job.animation_pair(identities, yaws) == (2, 1)
+  # One person only: another clip of theirs.
+  assert job.animation_pair(['a', 'a'], [np.array([0., 1.]), np.array([0., 40.])]) == (0, 1)
+  # No ground truth: the first clip driven by the first clip of another person.
+  assert job.animation_pair(['a', 'a', 'b'], [None, None, None]) == (0, 2)

@@ -22,7 +22,7 @@ import json
 import os
 import pathlib
 import time
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -161,12 +161,13 @@ def depth_loss(raw: jax.Array, target: jax.Array, cfg: Any) -> jax.Array:
   return jnp.mean(jnp.abs(depth - target)[:, :, b:-b])
 
 
-def train_inverse_renderer(config: ml_collections.ConfigDict) -> dict[str, Any]:
-  """Fits the Unsup3D depth net (config.unsup3d) to the synthetic depth; returns its variables
-  and writes them as item 'unsup3d' of an orbax checkpoint at config.pretrained.unsup3d."""
+def fit_depth_network(config: ml_collections.ConfigDict, images: np.ndarray, depths: np.ndarray,
+                      num_steps: int, what: str = 'Inverse renderer') -> dict[str, Any]:
+  """Fits the Unsup3D depth net (config.unsup3d) to frames (N, S, S, 3) in [0, 1] and their
+  ground-truth depth (N, S, S) with Adam (demo.unsup3d_learning_rate, batches of
+  demo.unsup3d_batch_size); returns its variables (host arrays). Logs as `what`."""
   cfg = config.unsup3d
   s = config.demo
-  images, depths = depth_training_set(config)
   size = int(cfg.image_size)
   if images.shape[1] != size:
     images = np.asarray(resize.resize_bilinear(jnp.asarray(images), (size, size),
@@ -189,11 +190,10 @@ def train_inverse_renderer(config: ml_collections.ConfigDict) -> dict[str, Any]:
     updates, opt_state = optimizer.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state, loss
 
-  num_steps = int(s.unsup3d_steps)
   batch = min(int(s.unsup3d_batch_size), len(images))
   order = np.random.default_rng(int(config.seed)).permutation
-  _log('Inverse renderer: fitting Unsup3D depth (nf=%d, zdim=%d) to the ground-truth depth of %d '
-       'frames, %d steps of %d', cfg.nf, cfg.zdim, len(images), num_steps, batch)
+  _log('%s: fitting Unsup3D depth (nf=%d, zdim=%d) to the ground-truth depth of %d frames, %d '
+       'steps of %d', what, cfg.nf, cfg.zdim, len(images), num_steps, batch)
   params, start, perm, pos, losses = variables['params'], time.time(), order(len(images)), 0, []
   for i in range(num_steps):
     if pos + batch > len(perm):
@@ -203,15 +203,24 @@ def train_inverse_renderer(config: ml_collections.ConfigDict) -> dict[str, Any]:
     params, opt_state, loss = step(params, opt_state, images[idx], depths[idx])
     losses.append(loss)
     if (i + 1) % 50 == 0 or i + 1 == num_steps:
-      _log('Inverse renderer: step %d/%d, depth L1 %.5f (%.0f s)', i + 1, num_steps,
+      _log('%s: step %d/%d, depth L1 %.5f (%.0f s)', what, i + 1, num_steps,
            float(np.mean(jax.device_get(losses))), time.time() - start)
       losses = []
-  variables = {**variables, 'params': params}
+  return jax.device_get({**variables, 'params': params})
+
+
+def train_inverse_renderer(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """Fits the Unsup3D depth net (config.unsup3d) to the synthetic training clips' depth
+  (`fit_depth_network`, demo.unsup3d_steps); returns its variables and writes them as item
+  'unsup3d' of an orbax checkpoint at config.pretrained.unsup3d."""
+  images, depths = depth_training_set(config)
+  num_steps = int(config.demo.unsup3d_steps)
+  variables = fit_depth_network(config, images, depths, num_steps)
   ckpt.save_checkpoint(config.pretrained.unsup3d, num_steps, {'unsup3d': variables},
-                       {'unsup3d': cfg.to_dict(), 'synthetic': config.synthetic.to_dict(),
-                        'demo': s.to_dict()},
+                       {'unsup3d': config.unsup3d.to_dict(),
+                        'synthetic': config.synthetic.to_dict(), 'demo': config.demo.to_dict()},
                        source='g3fa_jax.demo.job: Unsup3D depth fitted to synthetic depth')
-  return jax.device_get(variables)
+  return variables
 
 
 def prepare_inverse_renderer(config: ml_collections.ConfigDict) -> None:
@@ -336,19 +345,39 @@ def source_copy_l1(config: ml_collections.ConfigDict) -> float:
   return _heldout_mean_l1(lambda s, d: s, config, batch_size=64)
 
 
+def animation_pair(identities: Sequence[str], yaws: Sequence[np.ndarray | None]) -> tuple[int, int]:
+  """(source clip, driving clip) for the demo's animation: the driving clip is the one whose head
+  turns the most (largest yaw range, in degrees), so the animation has a turn to follow; the source
+  is the first frame, closest to frontal, of a clip of another person (of another clip of the same
+  one if there is only one). Without yaws (all None) the first clip is driven by the first clip
+  of another person."""
+  if not identities:
+    raise ValueError('animation_pair: no clips')
+  known = [i for i, y in enumerate(yaws) if y is not None and len(y)]
+  if not known:
+    drv = next((i for i, ident in enumerate(identities) if ident != identities[0]),
+               1 if len(identities) > 1 else 0)
+    return 0, drv
+  drv = max(known, key=lambda i: float(np.ptp(yaws[i])))
+  others = ([i for i in known if identities[i] != identities[drv]]
+            or [i for i in known if i != drv] or [drv])
+  return min(others, key=lambda i: abs(float(yaws[i][0]))), drv
+
+
 def write_animation(animator, config: ml_collections.ConfigDict, path: str | os.PathLike,
                     sheet_path: str | os.PathLike | None = None) -> int:
-  """Animates the first frame of a held-out identity with a clip of another held-out identity
-  (another clip of the same one if there is only one); writes [source | driving | generated]
-  frames as an mp4 and, with `sheet_path`, a contact sheet PNG (source, a row of driving frames,
-  the row of generated frames). Returns the number of frames."""
+  """Animates the first frame of a held-out person with the held-out clip of another person whose
+  head turns the most (`animation_pair`); writes [source | driving | generated] frames as an mp4
+  and, with `sheet_path`, a contact sheet PNG (source, a row of driving frames, the row of
+  generated frames). Returns the number of frames."""
   clips = _split_source(config, 'test')
-  identities = [clips[i]['identity'] for i in range(len(clips))]
-  src = 0
-  drv = next((i for i, ident in enumerate(identities) if ident != identities[0]),
-             1 if len(clips) > 1 else 0)
-  source = _decode_frames(clips[src], [0])[0]
-  record = clips[drv]
+  records = [clips[i] for i in range(len(clips))]
+  identities = [r['identity'] for r in records]
+  yaws = [np.asarray(r['synthetic']['yaw'], np.float32) if 'synthetic' in r else None
+          for r in records]
+  src, drv = animation_pair(identities, yaws)
+  source = _decode_frames(records[src], [0])[0]
+  record = records[drv]
   n = record['num_frames']
   if int(config.demo.video_frames):
     n = min(n, int(config.demo.video_frames))
@@ -360,8 +389,9 @@ def write_animation(animator, config: ml_collections.ConfigDict, path: str | os.
     writer.write(frames)
   if sheet_path is not None:
     figures.contact_sheet(source, driving, np.asarray(generated), sheet_path)
-  _log('Animation: %s (%d frames: source %s | driving %s | generated)', path, len(frames),
-       identities[src], identities[drv])
+  _log('Animation: %s (%d frames: source %s | driving %s, yaw range %.0f deg | generated)', path,
+       len(frames), identities[src], identities[drv], np.ptp(yaws[drv]) if yaws[drv] is not None
+       else 0.)
   return len(frames)
 
 

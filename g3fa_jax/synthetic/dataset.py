@@ -167,6 +167,37 @@ def render_items(items: Iterable[ClipPlan], settings: Settings
     pending = started
 
 
+# Reader people and clips are numbered from here: never one of a data set's (their indices are
+# below its number of clips), so a reader trained on them has seen none of the benchmark's people.
+READER_INDEX_OFFSET = 1_000_000
+
+
+def reader_frames(settings: Settings, clips: int, frames_per_clip: int = 8
+                  ) -> dict[str, np.ndarray]:
+  """Frames of `clips` clips of NEW people (one per clip, none in the data set of `settings`),
+  with their ground truth, to train the fixed readers of a benchmark (pose regressor, inverse
+  renderer), as AKD's landmark detector is trained on other faces than those it judges.
+
+  Returns 'image' (N, S, S, 3) in [0, 1] (rounded to 8 bits, as stored clips are), 'angles'
+  (N, 3) yaw, pitch, roll in degrees, 'depth' (N, S, S, 1) and 'normal' (N, S, S, 3); N = clips *
+  frames_per_clip. A pure function of the settings' seed, size and rendering steps.
+  """
+  if clips < 1 or frames_per_clip < 2:
+    raise ValueError(f'reader_frames: clips ({clips}) must be >= 1 and frames_per_clip '
+                     f'({frames_per_clip}) >= 2')
+  parts = {'image': [], 'angles': [], 'depth': [], 'normal': []}
+  for c in range(clips):
+    index = READER_INDEX_OFFSET + c
+    clip = clips_lib.make_clip(settings.seed, index, index, frames_per_clip, settings.fps)
+    out = render.render_frames(clip.identity, clip.frames, size=settings.size,
+                               steps=settings.steps, shadow_steps=settings.shadow_steps)
+    parts['image'].append(np.round(np.clip(np.asarray(out['image']), 0., 1.) * 255.) / 255.)
+    parts['angles'].append(clip.angles)
+    parts['depth'].append(np.asarray(out['depth']))
+    parts['normal'].append(np.asarray(out['normal']))
+  return {k: np.concatenate(v).astype(np.float32) for k, v in parts.items()}
+
+
 def render_item(item: ClipPlan, settings: Settings) -> dict[str, Any]:
   """Builds and renders one planned clip -> its record dict."""
   return next(render_items([item], settings))[1]
