@@ -11,9 +11,12 @@ Modes, with the same seed, data, motion warm-up (run once, shared) and schedule
   differentiable  the paper (gradients through the frozen inverse renderer into the generator).
 For each, on the held-out clips (source = first frame, 8 driving frames per clip), against the
 driving frame: reconstruction L1, PSNR, SSIM; geometry: depth L1 on the face mask and normal angle
-(degrees) between the fitted inverse renderer's maps of the generated frame and the driving frame's
-ground truth; pose: yaw/pitch/roll error (degrees) read by a small regressor trained on the
-ground-truth poses of the training clips. Rows 'no motion' (the source frame as the prediction)
+(degrees) between a geometry reader's maps of the generated frame and the driving frame's ground
+truth; pose: yaw/pitch/roll error (degrees) read by a small pose regressor. Both readers are
+fixed networks trained once (cached in WORKDIR) on the training clips and on --reader_clips clips
+of new people rendered for them (none of the held-out people): the geometry reader is Unsup3D's
+depth net fitted to their depth (--geometry_reader_steps; 0: the job's inverse renderer), the pose
+reader fitted to their ground-truth poses. Rows 'no motion' (the source frame as the prediction)
 and 'real driving frame' (the metric's floor) come first. Each mode's training resumes when run
 again; the table goes to WORKDIR/geometry.md and WORKDIR/geometry.json.
 """

@@ -12,8 +12,8 @@ depth and normal discriminators see meaningful maps; write RANDOM VGG19 weights
 reduced G3FA on 64x64 frames (WORKDIR/checkpoints, WORKDIR/tensorboard), measuring the held-out
 reconstruction L1 at step 0 and at each checkpoint (WORKDIR/learning_curve.json and .png, with the
 no-motion baseline); then WORKDIR/eval.json (final L1, baseline, their ratio, how the keypoints
-follow the head pose) and an animation of a held-out identity driven by another held-out clip
-(WORKDIR/animation.mp4 and its contact sheet WORKDIR/animation.png).
+follow the head pose) and an animation of a held-out identity driven by the held-out clip whose
+head turns the most (WORKDIR/animation.mp4 and its contact sheet WORKDIR/animation.png).
 """
 
 import ml_collections

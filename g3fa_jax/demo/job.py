@@ -345,7 +345,8 @@ def source_copy_l1(config: ml_collections.ConfigDict) -> float:
   return _heldout_mean_l1(lambda s, d: s, config, batch_size=64)
 
 
-def animation_pair(identities: Sequence[str], yaws: Sequence[np.ndarray | None]) -> tuple[int, int]:
+def animation_pair(identities: Sequence[str], yaws: Sequence[np.ndarray | None]
+                   ) -> tuple[int, int]:
   """(source clip, driving clip) for the demo's animation: the driving clip is the one whose head
   turns the most (largest yaw range, in degrees), so the animation has a turn to follow; the source
   is the first frame, closest to frontal, of a clip of another person (of another clip of the same
@@ -585,15 +586,17 @@ def write_motion_figure(animator, config: ml_collections.ConfigDict,
   """The keypoints' motion against the true one, as a picture (`figures.motion_arrows`): the
   last held-out pair of each of the first `clips` test clips, source = the clip's first frame."""
   size = int(config.image_size)
-  score = true_motion.TrueMotionScore(heldout_batches(config, 8, max_clips=clips), size, size)
+  last_pairs = ((record, idx[-1:], source[-1:], driving[-1:]) for record, idx, source, driving
+                in heldout_batches(config, 1 << 30, max_clips=clips))  # One batch per clip.
+  score = true_motion.TrueMotionScore(last_pairs, size, size)
   frames, keypoints, learnt, true = [], [], [], []
   for source, driving, truth, _ in score.pairs:
-    kp_source = np.asarray(animator.keypoints(source[-1:])['value'])[0]
-    kp_driving = np.asarray(animator.keypoints(driving[-1:])['value'])[0]
-    frames.append(driving[-1])
+    kp_source = np.asarray(animator.keypoints(source)['value'])[0]
+    kp_driving = np.asarray(animator.keypoints(driving)['value'])[0]
+    frames.append(driving[0])
     keypoints.append(kp_driving)
     learnt.append(kp_source - kp_driving)
-    true.append(true_motion.sample_field(truth[-1], kp_driving))
+    true.append(true_motion.sample_field(truth[0], kp_driving))
   figures.motion_arrows(np.stack(frames), np.stack(keypoints), np.stack(learnt), np.stack(true),
                         path)
 
