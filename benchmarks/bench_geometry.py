@@ -170,8 +170,8 @@ def main(argv) -> None:
   from g3fa_jax.metrics import pose  # pylint: disable=g-import-not-at-top
   from g3fa_jax.models import inverse_renderer  # pylint: disable=g-import-not-at-top
   from g3fa_jax.models import networks  # pylint: disable=g-import-not-at-top
-  from g3fa_jax.train import pretrained  # pylint: disable=g-import-not-at-top
   from g3fa_jax.synthetic import dataset  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.train import pretrained  # pylint: disable=g-import-not-at-top
   from g3fa_jax.train import trainer  # pylint: disable=g-import-not-at-top
 
   workdir = os.path.abspath(_WORKDIR.value)
