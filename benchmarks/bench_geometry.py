@@ -158,6 +158,17 @@ def markdown_table(rows: dict[str, dict]) -> str:
   return '\n'.join(lines)
 
 
+def write_table(workdir: str, rows: dict[str, dict], settings: dict) -> None:
+  """WORKDIR/geometry.md (the table of `rows`) and geometry.json (`settings` and `rows`), each
+  written to a temporary name first."""
+  for name, text in (('geometry.json', json.dumps({**settings, 'rows': rows}, indent=2)),
+                     ('geometry.md', markdown_table(rows))):
+    path = os.path.join(workdir, name)
+    with open(path + '.tmp', 'w') as f:
+      f.write(text + '\n')
+    os.replace(path + '.tmp', path)
+
+
 def main(argv) -> None:
   del argv
   from g3fa_jax.train import xla_flags  # pylint: disable=g-import-not-at-top
@@ -240,6 +251,10 @@ def main(argv) -> None:
   def pose_fn(images):
     return pose.predict_pose(pose_variables, images)
 
+  settings = {'steps': _STEPS.value, 'held_out_frames': int(len(held['driving'])),
+              'reader_clips': _READER_CLIPS.value, 'reader_frames': _READER_FRAMES.value,
+              'pose_steps': _POSE_STEPS.value,
+              'geometry_reader_steps': _GEOMETRY_READER_STEPS.value}
   rows = {'no motion (source frame)': score(held['source'], held, geometry_fn, pose_fn),
           'real driving frame (floor)': score(held['driving'], held, geometry_fn, pose_fn)}
   for mode in _MODES.value:
@@ -254,17 +269,9 @@ def main(argv) -> None:
         for i in range(0, len(held['driving']), 16)])
     rows[f'G3FA, geometry {mode}'] = score(generated, held, geometry_fn, pose_fn)
     print(f'{mode}: trained and scored in {time.time() - start:.0f} s', flush=True)
-
-  table = markdown_table(rows)
-  print(table)
-  result = {'steps': _STEPS.value, 'held_out_frames': int(len(held['driving'])),
-            'reader_clips': _READER_CLIPS.value, 'pose_steps': _POSE_STEPS.value,
-            'geometry_reader_steps': _GEOMETRY_READER_STEPS.value, 'rows': rows}
-  for name, text in (('geometry.json', json.dumps(result, indent=2)), ('geometry.md', table)):
-    path = os.path.join(workdir, name)
-    with open(path + '.tmp', 'w') as f:
-      f.write(text + '\n')
-    os.replace(path + '.tmp', path)
+    # After each mode, so that a run stopped before the last leaves the modes it finished.
+    write_table(workdir, rows, settings)
+  print(markdown_table(rows))
   print(f'wrote {os.path.join(workdir, "geometry.md")}')
 
 

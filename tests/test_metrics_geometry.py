@@ -4,6 +4,7 @@ inputs."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import pathlib
 
 import numpy as np
@@ -87,7 +88,7 @@ def _bench_geometry():
   return module
 
 
-def test_benchmark_scores_ground_truth_as_zero_and_a_copied_source_as_the_baseline():
+def test_benchmark_scores_ground_truth_as_zero_and_a_copied_source_as_the_baseline(tmp_path):
   bench = _bench_geometry()
   rng = np.random.default_rng(0)
   n = 4
@@ -110,6 +111,12 @@ def test_benchmark_scores_ground_truth_as_zero_and_a_copied_source_as_the_baseli
   assert copied['l1'] == pytest.approx(float(np.abs(held['source'] - held['driving']).mean()))
   assert copied['psnr'] < truth['psnr']
   assert '| no motion |' in bench.markdown_table({'no motion': copied})
+  # The table and the figures, written after each mode.
+  bench.write_table(str(tmp_path), {'no motion': copied}, {'steps': 100})
+  saved = json.loads((tmp_path / 'geometry.json').read_text())
+  assert saved['steps'] == 100 and saved['rows']['no motion'] == pytest.approx(copied)
+  assert (tmp_path / 'geometry.md').read_text().strip() == bench.markdown_table(
+      {'no motion': copied})
   config = bench.mode_config(__import__('g3fa_jax.model_config', fromlist=['x']).load_config(
       str(ROOT / 'configs' / 'synthetic.py')), 'none', 100)
   assert config.ensemble.w_depth == config.ensemble.w_normal == 0.
