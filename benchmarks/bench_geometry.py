@@ -18,7 +18,9 @@ of new people rendered for them (none of the held-out people): the geometry read
 depth net fitted to their depth (--geometry_reader_steps; 0: the job's inverse renderer), the pose
 reader fitted to their ground-truth poses. Rows 'no motion' (the source frame as the prediction)
 and 'real driving frame' (the metric's floor) come first. Each mode's training resumes when run
-again; the table goes to WORKDIR/geometry.md and WORKDIR/geometry.json.
+again; the table goes to WORKDIR/geometry.md and WORKDIR/geometry.json (after each mode), each
+mode's learning curve (held-out L1 and true-motion figures at each checkpoint) to
+WORKDIR/MODE/learning_curve.json and .png.
 """
 
 from __future__ import annotations
@@ -261,8 +263,11 @@ def main(argv) -> None:
     config = mode_config(base, mode, _STEPS.value)
     run_dir = os.path.join(workdir, mode)
     start = time.time()
-    trainer.train(config, run_dir, initialise=None if motion is None else (
-        lambda state: motion_warmup.into_state(state, motion)))
+    # Each checkpoint adds a point to the mode's learning curve (held-out L1 and how the motion
+    # follows the true one: run_dir/learning_curve.json and .png, as the main job's).
+    trainer.train(config, run_dir, on_checkpoint=job.LearningCurve(config, run_dir).on_checkpoint,
+                  initialise=None if motion is None else (
+                      lambda state: motion_warmup.into_state(state, motion)))
     animator = Animator.from_checkpoint(os.path.join(run_dir, 'checkpoints'))
     generated = np.concatenate([
         animator.reconstruct(held['source'][i:i + 16], held['driving'][i:i + 16])['prediction']
