@@ -78,6 +78,22 @@ def test_generator_eval(models, official_fixture):
   assert out['deformation'].shape == (b, h, w, 2)
 
 
+def test_generator_with_the_source_encoded_once_matches_the_official(models, official_fixture):
+  """Animation encodes its source once (`encode_only`) and passes the features back for every
+  driving frame: the official prediction still comes out."""
+  kp_source = {k: jnp.asarray(official_fixture[f'out/eval/kp_source/{k}']) for k in KP_FIELDS}
+  kp_driving = {k: jnp.asarray(official_fixture[f'out/eval/kp_driving/{k}']) for k in KP_FIELDS}
+  generator, variables, source = models['generator'], models['gen_vars'], models['source']
+  features = generator.apply(variables, source, None, None, False,
+                             encode_only=True)['source_features']
+  assert features.shape[-1] == generator.render_params['output_channels']
+  out = generator.apply(variables, source, kp_source, kp_driving, False,
+                        source_features=features)
+  np.testing.assert_allclose(np.asarray(out['prediction']),
+                             nchw_to_nhwc(official_fixture['out/eval/generator/prediction']),
+                             atol=1e-4, rtol=0)
+
+
 def test_generator_train_mode_prediction(models, official_fixture):
   """As the official GeneratorFullModel: keypoints and generator all with batch statistics."""
   kp_detector, generator = models['kp_detector'], models['generator']

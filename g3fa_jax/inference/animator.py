@@ -36,6 +36,8 @@ class Animator:
     self._generate = jax.jit(
         lambda variables, source, kp_source, kp_driving: self.generator.apply(
             variables, source, kp_source, kp_driving, train=False))
+    self._encode = jax.jit(lambda variables, source: self.generator.apply(
+        variables, source, None, None, train=False, encode_only=True)['source_features'])
 
   @classmethod
   def from_checkpoint(cls, directory: str | os.PathLike, step: int | None = None) -> 'Animator':
@@ -162,8 +164,9 @@ class Animator:
     if relative and adapt_movement_scale:
       scale = motion.movement_scale(np.asarray(kp_source['value']),
                                     np.asarray(kp_initial['value']))[0]
-    return MotionReference(jnp.asarray(source), kp_source, kp_initial, jnp.float32(scale),
-                           relative)
+    source = jnp.asarray(source)
+    return MotionReference(source, self._encode(self.generator_variables, source), kp_source,
+                           kp_initial, jnp.float32(scale), relative)
 
   def drive(self, reference: 'MotionReference', driving_frames) -> jax.Array:
     """The source of `reference` moved like each driving frame, in one device call.
@@ -179,8 +182,8 @@ class Animator:
     frames = _driving_batch(driving_frames, reference.source.shape)
     return _animate_step(
         self.kp_detector, self.generator, self.kp_detector_variables, self.generator_variables,
-        reference.source, reference.kp_source, reference.kp_initial, reference.scale,
-        jnp.asarray(frames), relative=reference.relative)
+        reference.source, reference.source_features, reference.kp_source, reference.kp_initial,
+        reference.scale, jnp.asarray(frames), relative=reference.relative)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,12 +192,15 @@ class MotionReference:
 
   Attributes:
     source: (1, H, W, 3) float32 in [0, 1].
+    source_features: (1, h, w, F), the generator's encoding of the source, made once here rather
+      than once per driving frame.
     kp_source: the source's keypoints, {'value': (1, K, 2), 'jacobian': (1, K, 2, 2)}.
     kp_initial: the reference driving frame's keypoints, same shapes.
     scale: the movement scale (a float32 scalar; 1 without adaptation).
     relative: relative motion; False uses the driving keypoints as they are.
   """
   source: jax.Array
+  source_features: jax.Array
   kp_source: dict
   kp_initial: dict
   scale: jax.Array
@@ -202,8 +208,8 @@ class MotionReference:
 
 
 @functools.partial(jax.jit, static_argnames=('kp_detector', 'generator', 'relative'))
-def _animate_step(kp_detector, generator, kp_variables, generator_variables, source, kp_source,
-                  kp_initial, scale, driving, relative):
+def _animate_step(kp_detector, generator, kp_variables, generator_variables, source,
+                  source_features, kp_source, kp_initial, scale, driving, relative):
   """Driving keypoints, motion transfer and generation of one batch of driving frames.
 
   Module-level with the (hashable) modules as static arguments, so that every Animator of one
@@ -215,7 +221,8 @@ def _animate_step(kp_detector, generator, kp_variables, generator_variables, sou
   num = driving.shape[0]
   broadcast = lambda x: jnp.broadcast_to(x, (num,) + x.shape[1:])
   out = generator.apply(generator_variables, broadcast(source),
-                        jax.tree_util.tree_map(broadcast, kp_source), kp_driving, train=False)
+                        jax.tree_util.tree_map(broadcast, kp_source), kp_driving, train=False,
+                        source_features=broadcast(source_features))
   return out['prediction']
 
 

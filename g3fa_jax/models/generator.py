@@ -46,6 +46,10 @@ class Generator(nn.Module):
   last features (returned as 'blend_mask'), as vid2vid blends a warped frame with a hallucinated
   one: the decoder then renders what the warp cannot show instead of every pixel.
   `zero_motion_logit_offset` (call argument) goes to the dense motion network (see there).
+  `encode_only=True` (call argument; keypoints may be None) returns {'source_features': (B, H/2^n,
+  W/2^n, F)}, the encoder's output (n = num_down_blocks, F the feature width); passed back as
+  `source_features`, it replaces the encoder, so that animation encodes its one source once
+  instead of once per driving frame (the official loop's work; the same numbers up to rounding).
   """
   num_channels: int
   num_kp: int
@@ -62,15 +66,18 @@ class Generator(nn.Module):
 
   @nn.compact
   def __call__(self, source_image: jnp.ndarray, kp_source: dict, kp_driving: dict,
-               train: bool, zero_motion_logit_offset: jnp.ndarray | float | None = None
+               train: bool, zero_motion_logit_offset: jnp.ndarray | float | None = None,
+               source_features: jnp.ndarray | None = None, encode_only: bool = False
                ) -> dict[str, jnp.ndarray]:
     if source_image.ndim != 4 or source_image.shape[-1] != self.num_channels:
       raise ValueError(f'Generator: expected (B, H, W, {self.num_channels}) source images, '
                        f'got {source_image.shape}')
-    out = SameBlock2d(self.block_expansion, 7, 3, name='first')(source_image, train)
-    for i in range(self.num_down_blocks):
-      features = min(self.max_features, self.block_expansion * (2 ** (i + 1)))
-      out = DownBlock2d(features, 3, 1, name=f'down_blocks_{i}')(out, train)
+    if encode_only:
+      return {'source_features': self._encode(source_image, train)}
+    if source_features is None:
+      out = self._encode(source_image, train)
+    else:
+      out = source_features
 
     dense_motion = DenseMotionNetwork(
         num_kp=self.num_kp, num_channels=self.num_channels,
@@ -105,3 +112,12 @@ class Generator(nn.Module):
     else:
       outputs['prediction'] = decoder(out)
     return outputs
+
+  def _encode(self, source_image: jnp.ndarray, train: bool) -> jnp.ndarray:
+    """The source's features (B, H/2^n, W/2^n, F); called from `__call__` only (its submodules
+    are defined there)."""
+    out = SameBlock2d(self.block_expansion, 7, 3, name='first')(source_image, train)
+    for i in range(self.num_down_blocks):
+      features = min(self.max_features, self.block_expansion * (2 ** (i + 1)))
+      out = DownBlock2d(features, 3, 1, name=f'down_blocks_{i}')(out, train)
+    return out
