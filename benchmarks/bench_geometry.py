@@ -20,7 +20,7 @@ reader fitted to their ground-truth poses. Rows 'no motion' (the source frame as
 and 'real driving frame' (the metric's floor) come first. Each mode's training resumes when run
 again; the table goes to WORKDIR/geometry.md and WORKDIR/geometry.json (after each mode), each
 mode's learning curve (held-out L1 and true-motion figures at each checkpoint) to
-WORKDIR/MODE/learning_curve.json and .png.
+WORKDIR/MODE/learning_curve.json and .png, and the modes' curves side by side to WORKDIR/curves.md.
 """
 
 from __future__ import annotations
@@ -171,6 +171,45 @@ def write_table(workdir: str, rows: dict[str, dict], settings: dict) -> None:
     os.replace(path + '.tmp', path)
 
 
+def curves_table(workdir: str, modes) -> str:
+  """The modes' learning curves side by side (from WORKDIR/MODE/learning_curve.json): at each
+  checkpoint, the held-out L1 (and its ratio to copying the source) and the dense and keypoint
+  gains against the true motion, one column per mode that has a curve."""
+  curves = {}
+  for mode in modes:
+    path = os.path.join(workdir, mode, 'learning_curve.json')
+    if os.path.exists(path):
+      with open(path) as f:
+        curves[mode] = json.load(f)
+  if not curves:
+    return ''
+  steps = sorted({int(s) for c in curves.values() for s in c.get('heldout_l1', {})})
+
+  def cell(curve, step):
+    l1 = curve.get('heldout_l1', {}).get(str(step))
+    if l1 is None:
+      return '–'
+    text = f'{l1:.4f} ({l1 / curve["source_copy_heldout_l1"]:.2f}×)'
+    motion = curve.get('true_motion', {}).get(str(step))
+    if motion:
+      text += f'; {motion["gain"]:.2f} / {motion["keypoint_gain"]:.2f}'
+    return text
+
+  lines = ['| step | ' + ' | '.join(curves) + ' |', '| ---: |' + ' --- |' * len(curves)]
+  lines += [f'| {step} | ' + ' | '.join(cell(c, step) for c in curves.values()) + ' |'
+            for step in steps]
+  return '\n'.join(lines)
+
+
+def write_curves(workdir: str, modes) -> None:
+  """WORKDIR/curves.md: `curves_table`, written to a temporary name first."""
+  path = os.path.join(workdir, 'curves.md')
+  with open(path + '.tmp', 'w') as f:
+    f.write('Held-out L1 (ratio to copying the source); dense / keypoint gain against the true '
+            'motion\n\n' + curves_table(workdir, modes) + '\n')
+  os.replace(path + '.tmp', path)
+
+
 def main(argv) -> None:
   del argv
   from g3fa_jax.train import xla_flags  # pylint: disable=g-import-not-at-top
@@ -276,7 +315,9 @@ def main(argv) -> None:
     print(f'{mode}: trained and scored in {time.time() - start:.0f} s', flush=True)
     # After each mode, so that a run stopped before the last leaves the modes it finished.
     write_table(workdir, rows, settings)
+    write_curves(workdir, _MODES.value)
   print(markdown_table(rows))
+  print(curves_table(workdir, _MODES.value))
   print(f'wrote {os.path.join(workdir, "geometry.md")}')
 
 

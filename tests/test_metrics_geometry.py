@@ -117,6 +117,15 @@ def test_benchmark_scores_ground_truth_as_zero_and_a_copied_source_as_the_baseli
   assert saved['steps'] == 100 and saved['rows']['no motion'] == pytest.approx(copied)
   assert (tmp_path / 'geometry.md').read_text().strip() == bench.markdown_table(
       {'no motion': copied})
+  # The modes' curves side by side, from their learning_curve.json (a mode without one is left out).
+  (tmp_path / 'none').mkdir()
+  (tmp_path / 'none' / 'learning_curve.json').write_text(json.dumps({
+      'source_copy_heldout_l1': 0.04, 'heldout_l1': {'0': 0.05, '100': 0.03},
+      'true_motion': {'100': {'gain': 0.25, 'keypoint_gain': 0.5}}}))
+  bench.write_curves(str(tmp_path), ['none', 'detached'])
+  curves = (tmp_path / 'curves.md').read_text()
+  assert '| step | none |' in curves and 'detached' not in curves
+  assert '| 0 | 0.0500 (1.25×) |' in curves and '| 100 | 0.0300 (0.75×); 0.25 / 0.50 |' in curves
   config = bench.mode_config(__import__('g3fa_jax.model_config', fromlist=['x']).load_config(
       str(ROOT / 'configs' / 'synthetic.py')), 'none', 100)
   assert config.ensemble.w_depth == config.ensemble.w_normal == 0.
