@@ -1,7 +1,7 @@
 """Does guidance by depth and normals help? The synthetic recipe trained in three geometry modes,
 judged on held-out synthetic heads against their ground truth.
 
-  python benchmarks/bench_geometry.py --workdir=runs/geometry --steps=5000
+  python benchmarks/bench_geometry.py --workdir=runs/geometry --steps=4000
   python benchmarks/bench_geometry.py --workdir=runs/geometry --steps=20 --modes=none  # smoke run
 
 Modes, with the same seed, data, motion warm-up (run once, shared) and schedule
@@ -37,7 +37,7 @@ from ml_collections import config_flags
 _CONFIG = config_flags.DEFINE_config_file('config', 'configs/synthetic.py', 'Synthetic recipe.',
                                           lock_config=False)
 _WORKDIR = flags.DEFINE_string('workdir', 'runs/geometry', 'Data, runs and the table go here.')
-_STEPS = flags.DEFINE_integer('steps', 5000, 'Training steps per mode.')
+_STEPS = flags.DEFINE_integer('steps', 4000, 'Training steps per mode.')
 _MODES = flags.DEFINE_list('modes', ['none', 'detached', 'differentiable'], 'Geometry modes.')
 _FRAMES = flags.DEFINE_integer('frames_per_clip', 8, 'Driving frames per held-out clip.')
 _POSE_STEPS = flags.DEFINE_integer('pose_steps', 3000, 'Training steps of the pose regressor.')
