@@ -39,13 +39,14 @@ from g3fa_jax.models import networks
 import side_by_side
 
 
-def random_animator(size: int, seed: int = 0) -> Animator:
+def random_animator(size: int, seed: int = 0, frames_per_pass: int | None = None) -> Animator:
   """The vox-256 model with freshly initialised (random) weights, at `size` x `size`."""
   config = model_config.default_config()
   config.image_size = size
   rng_kp, rng_gen = jax.random.split(jax.random.PRNGKey(seed))
   init = lambda name, rng: jax.jit(lambda r: networks.init_variables(name, config, r))(rng)
-  return Animator(config, init('kp_detector', rng_kp), init('generator', rng_gen))
+  return Animator(config, init('kp_detector', rng_kp), init('generator', rng_gen),
+                  frames_per_pass=frames_per_pass)
 
 
 def animation_timer(animator: Animator, size: int, batch_size: int, num_frames: int):
@@ -130,6 +131,10 @@ def main() -> None:
                       help='torch device of the official side (default: cuda when JAX runs on a '
                            'GPU, else cpu)')
   parser.add_argument('--rounds', type=int, default=1, help='alternations official, ours')
+  parser.add_argument('--frames-per-pass', type=int, default=None,
+                      help='frames computed together within a batch (Animator frames_per_pass; '
+                           'default: 1 on a CPU, the whole batch on an accelerator; 0: the whole '
+                           'batch)')
   parser.add_argument('--json-out', default=None, help='write the result to this JSON file')
   args = parser.parse_args()
   try:
@@ -141,15 +146,18 @@ def main() -> None:
 
   if args.checkpoint:
     animator = Animator.from_checkpoint(args.checkpoint)
+    if args.frames_per_pass is not None:
+      animator.frames_per_pass = args.frames_per_pass
     size = int(animator.config.get('image_size', 256))
   else:
     size = args.size
-    animator = random_animator(size)
+    animator = random_animator(size, frames_per_pass=args.frames_per_pass)
   load_before = side_by_side.load_averages()
   print(f'device: {jax.devices()[0].device_kind} ({jax.default_backend()}), '
         f'{os.cpu_count()} CPUs visible; model: '
         f'{"checkpoint " + args.checkpoint if args.checkpoint else "vox-256, random weights"}, '
-        f'{size}x{size}', flush=True)
+        f'{size}x{size}; frames per pass: {animator.frames_per_pass or "the whole batch"}',
+        flush=True)
   rows = []
   device = official_device(args.official_device)
   for batch_size in batch_sizes:

@@ -85,6 +85,23 @@ def test_animate_relative_and_absolute(animator):
     animator.animate(source, _frames(2, 2)[:, :32, :32])
 
 
+def test_frames_per_pass_gives_the_same_frames(animator):
+  """A batch computed one frame at a time inside the device call (the CPU default) or all at once
+  gives the same frames; a negative count is refused."""
+  from g3fa_jax.inference.animator import Animator  # pylint: disable=g-import-not-at-top
+  source, driving = _frames(1, 3)[0], _frames(4, 4)
+  whole = Animator(animator.config, animator.kp_detector_variables,
+                   animator.generator_variables, frames_per_pass=0)
+  pairs = Animator(animator.config, animator.kp_detector_variables,
+                   animator.generator_variables, frames_per_pass=2)
+  expected = whole.animate(source, driving, batch_size=4)
+  np.testing.assert_allclose(pairs.animate(source, driving, batch_size=4), expected, atol=1e-4)
+  np.testing.assert_allclose(animator.animate(source, driving, batch_size=4), expected, atol=1e-4)
+  with pytest.raises(ValueError, match='frames_per_pass'):
+    Animator(animator.config, animator.kp_detector_variables, animator.generator_variables,
+             frames_per_pass=-1)
+
+
 def test_cli_keeps_frame_count_fps_and_audio(media, checkpoints, tmp_path, capsys):
   out = tmp_path / 'out.mp4'
   rc = cli.main(['--checkpoint', str(checkpoints['g3fa']), '--source', str(media['source']),
