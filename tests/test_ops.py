@@ -242,6 +242,46 @@ def test_antialias_downsample_matches_padded_depthwise_conv(scale):
   np.testing.assert_allclose(got, want, atol=1e-6)
 
 
+def _strided_depthwise_conv(x, kernel, stride):
+  """The official form: a depthwise convolution with the (k, k) kernel, padded k // 2 (and one
+  less on the right for even k), strided."""
+  size = kernel.shape[0]
+  ka = size // 2
+  kb = ka - 1 if size % 2 == 0 else ka
+  channels = x.shape[-1]
+  weight = jnp.asarray(np.tile(kernel[:, :, None, None], (1, 1, 1, channels)))
+  return jax.lax.conv_general_dilated(
+      x, weight, (stride, stride), ((ka, kb), (ka, kb)),
+      dimension_numbers=('NHWC', 'HWIO', 'NHWC'), feature_group_count=channels,
+      precision=jax.lax.Precision.HIGHEST)
+
+
+@pytest.mark.parametrize('scale', [0.5, 0.25, 0.125])
+def test_antialias_downsample_and_its_gradient_match_the_strided_convolution(scale):
+  # Odd, unequal sizes: the banded matrices must pad and keep the same pixels as the convolution.
+  x = jnp.asarray(np.random.default_rng(7).random((2, 37, 50, 3)), jnp.float32)
+  kernel = antialias.gaussian_kernel(scale)
+  stride = int(1 / scale)
+  want = _strided_depthwise_conv(x, kernel, stride)
+  got = antialias.antialias_downsample(x, scale)
+  assert got.shape == want.shape == (2, -(-37 // stride), -(-50 // stride), 3)
+  np.testing.assert_allclose(got, want, atol=1e-6)
+  cotangent = jnp.asarray(np.random.default_rng(8).normal(size=want.shape), jnp.float32)
+  grad_got = jax.grad(lambda v: jnp.sum(antialias.antialias_downsample(v, scale) * cotangent))(x)
+  grad_want = jax.grad(lambda v: jnp.sum(_strided_depthwise_conv(v, kernel, stride) * cotangent))(x)
+  np.testing.assert_allclose(grad_got, grad_want, atol=1e-6)
+
+
+def test_antialias_downsample_with_a_kernel_that_is_not_separable():
+  kernel = antialias.gaussian_kernel(0.25).copy()
+  kernel[0, 0] += 0.01
+  assert antialias.separable_factors(kernel) is None
+  assert antialias.separable_factors(antialias.gaussian_kernel(0.25)) is not None
+  x = jnp.asarray(np.random.default_rng(9).random((1, 20, 24, 3)), jnp.float32)
+  np.testing.assert_allclose(antialias.antialias_downsample(x, 0.25, kernel),
+                             _strided_depthwise_conv(x, kernel, 4), atol=1e-6)
+
+
 def test_make_coordinate_grid():
   g = np.asarray(grid.make_coordinate_grid((3, 5)))
   assert g.shape == (3, 5, 2) and g.dtype == np.float32

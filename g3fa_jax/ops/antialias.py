@@ -1,8 +1,19 @@
-"""Band-limited (Gaussian) downsampling, as First Order Motion Model's AntiAliasInterpolation2d."""
+"""Band-limited (Gaussian) downsampling, as First Order Motion Model's AntiAliasInterpolation2d.
+
+The official module is a depthwise convolution with a (k, k) Gaussian, then every 1/scale-th
+pixel. A Gaussian is separable, so here it runs as two small matrix products, one per axis,
+(H/s, H) and (W/s, W) banded matrices holding the kernel's 1D factor, which compute only the
+kept pixels: the same function up to float rounding. On CPUs this matters in the backward pass
+of the perceptual loss's image pyramid, where XLA computes the strided depthwise convolution's
+input gradient as a convolution of an 8x-dilated input (29x29 taps per pixel at scale 1/8):
+about 2 s of the 17 s training step at 256x256 on two cores, against milliseconds for the matrix
+products. A kernel that is not separable (`kernel=` from a checkpoint buffer) runs as the
+convolution.
+"""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import jax.numpy as jnp
 import numpy as np
@@ -39,6 +50,33 @@ def kernel_from_buffer(buffer: np.ndarray) -> tuple[tuple[float, ...], ...]:
   return tuple(tuple(float(v) for v in row) for row in buffer[0, 0])
 
 
+def separable_factors(kernel: np.ndarray) -> Optional[tuple[np.ndarray, np.ndarray]]:
+  """(column, row) 1D float64 factors with outer(column, row) == kernel up to float32 rounding,
+  or None if the (k, k) kernel is not separable (rank 1)."""
+  kernel = np.asarray(kernel, np.float64)
+  total = kernel.sum()
+  if total == 0:
+    return None
+  column, row = kernel.sum(axis=1) / total, kernel.sum(axis=0)
+  if not np.allclose(np.outer(column, row), kernel, rtol=1e-5, atol=1e-7 * np.abs(kernel).max()):
+    return None
+  return column, row
+
+
+def downsample_matrix(length: int, taps: np.ndarray, stride: int, before: int) -> np.ndarray:
+  """(ceil(length / stride), length) float32 matrix of a 1D convolution with `taps`, zero
+  padding `before` on the left, keeping every `stride`-th output: out[o] = sum_t taps[t] *
+  x[o * stride - before + t]."""
+  out = (length - 1) // stride + 1
+  matrix = np.zeros((out, length), np.float64)
+  for o in range(out):
+    for t, weight in enumerate(taps):
+      i = o * stride - before + t
+      if 0 <= i < length:
+        matrix[o, i] = weight
+  return matrix.astype(np.float32)
+
+
 def antialias_downsample(x: jnp.ndarray, scale: float,
                          kernel: Sequence[Sequence[float]] | np.ndarray | None = None
                          ) -> jnp.ndarray:
@@ -50,7 +88,7 @@ def antialias_downsample(x: jnp.ndarray, scale: float,
     kernel: optional (k, k) kernel replacing `gaussian_kernel(scale)`.
 
   Returns:
-    (B, ceil(H * scale), ceil(W * scale), C) for integer 1/scale.
+    (B, ceil(H * scale), ceil(W * scale), C) for integer 1/scale, in x's dtype.
   """
   if scale == 1:
     return x
@@ -59,6 +97,13 @@ def antialias_downsample(x: jnp.ndarray, scale: float,
   ka = size // 2
   kb = ka - 1 if size % 2 == 0 else ka
   stride = int(1 / scale)
+  factors = separable_factors(kernel)
+  if factors is not None:
+    column, row = factors
+    rows = jnp.asarray(downsample_matrix(x.shape[1], column, stride, ka), x.dtype)
+    cols = jnp.asarray(downsample_matrix(x.shape[2], row, stride, ka), x.dtype)
+    x = jnp.einsum('oh,bhwc->bowc', rows, x, precision=lax.Precision.HIGHEST)
+    return jnp.einsum('pw,bowc->bopc', cols, x, precision=lax.Precision.HIGHEST)
   channels = x.shape[-1]
   weight = jnp.asarray(np.tile(kernel[:, :, None, None], (1, 1, 1, channels)), x.dtype)
   # A strided convolution equals the full convolution sliced with [::stride].
