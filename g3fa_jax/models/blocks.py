@@ -11,6 +11,7 @@ from flax import linen as nn
 from jax import lax
 
 from g3fa_jax.models.batch_norm import BatchNorm
+from g3fa_jax.ops.pool import avg_pool2x2
 from g3fa_jax.ops.resize import upsample_nearest2x
 
 Initializer = Callable[..., jnp.ndarray]
@@ -101,7 +102,7 @@ class Dense(nn.Module):
 
 def avg_pool2(x: jnp.ndarray) -> jnp.ndarray:
   """`nn.AvgPool2d(2)`: (B, H, W, C) -> (B, H // 2, W // 2, C)."""
-  return nn.avg_pool(x, (2, 2), strides=(2, 2), padding='VALID')
+  return avg_pool2x2(x)
 
 
 class SameBlock2d(nn.Module):

@@ -16,6 +16,7 @@ import jax
 from g3fa_jax.models.spectral_norm import SpectralNormConv
 from g3fa_jax.models.spectral_norm import torch_conv_bias_init
 from g3fa_jax.models.spectral_norm import torch_conv_kernel_init
+from g3fa_jax.ops.pool import avg_pool2x2
 
 
 def _conv(features: int, kernel: int, sn: bool, fan_in: int, name: str) -> nn.Module:
@@ -48,7 +49,7 @@ class DownBlock2d(nn.Module):
       out = nn.InstanceNorm(epsilon=1e-5, use_fast_variance=False, name='norm')(out)
     out = nn.leaky_relu(out, 0.2)
     if self.pool:
-      out = nn.avg_pool(out, (2, 2), strides=(2, 2))
+      out = avg_pool2x2(out)
     return out
 
 

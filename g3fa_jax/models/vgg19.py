@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from g3fa_jax.ops.pool import max_pool2x2
+
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 
@@ -65,7 +67,7 @@ class Vgg19(nn.Module):
         out = nn.Conv(channels[index], (3, 3), padding=((1, 1), (1, 1)),
                       name=f'features_{index}')(out)
       elif index in _POOLS:
-        out = nn.max_pool(out, (2, 2), strides=(2, 2))
+        out = max_pool2x2(out)
       else:
         out = nn.relu(out)
       if index in _OUTPUT_AFTER:
