@@ -78,8 +78,9 @@ def network_of(op_name: str) -> str:
 
 
 def parse_hlo(text: str) -> dict[str, dict[str, Any]]:
-  """{instruction name: {'opcode', 'shape', 'op_names': [source op_name metadata]}} for every
-  instruction; a fusion's op_names are those of the instructions it calls."""
+  """{instruction name: {'opcode', 'shape', 'operands', 'op_names': [source op_name metadata]}}
+  for every instruction; a fusion's op_names are those of the instructions it calls, an
+  instruction without any takes those of its operands."""
   computations: dict[str, list[str]] = {}
   instructions: dict[str, dict[str, Any]] = {}
   current = None
@@ -97,12 +98,18 @@ def parse_hlo(text: str) -> dict[str, dict[str, Any]]:
     if current is not None and op_name:
       computations[current].append(op_name.group(1))
     calls = re.search(r'calls=%?([\w\-.]+)', rest)
-    instructions.setdefault(name, {'opcode': opcode, 'shape': shape,
+    operands = re.findall(r'%([\w\-.]+)', rest.split('), ')[0])
+    instructions.setdefault(name, {'opcode': opcode, 'shape': shape, 'operands': operands,
                                    'calls': calls.group(1) if calls else None,
                                    'op_names': [op_name.group(1)] if op_name else []})
   for info in instructions.values():
     if info['calls'] in computations:
       info['op_names'] = info['op_names'] + computations[info['calls']]
+  # XLA drops the metadata of the reductions it rewrites: those take their operands'.
+  for info in instructions.values():
+    if not info['op_names']:
+      info['op_names'] = [n for operand in info['operands']
+                          for n in instructions.get(operand, {}).get('op_names', [])]
   return instructions
 
 
