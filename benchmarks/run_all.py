@@ -10,7 +10,8 @@ The machine decides the plan (`plan`):
   first: batch 16 in both dtypes, the animation, then batches 8 and 32.
 - CPU: `bench_train.py` at batch 2 (what fits a CPU in minutes), official and ours alternating for
   two rounds of 3 steps; `bench_animate.py` at batch 1 and 8, two rounds; `profile_step.py`
-  (per-network forward and forward+backward, both implementations).
+  (per-network forward and forward+backward, both implementations); `profile_ops.py` (one traced
+  step, per kind of op and network).
 Each benchmark writes its own JSON into a working folder; `assemble` merges them with the machine,
 the date and the git commit into the --out file, rewritten after each benchmark. A benchmark that
 fails is recorded with its exit status, and the others still run. --budget_s caps the whole run (a
@@ -63,6 +64,8 @@ def plan(backend: str, device_count: int, official: Optional[str], workdir: str
     runs.append(('profile_b2', [py, str(HERE / 'profile_step.py'), '--config=configs/vox.py',
                                 '--batch_size=2', '--repeats=3', f'--json_out={out("profile_b2")}']
                  + side))
+    runs.append(('profile_ops_b2', [py, str(HERE / 'profile_ops.py'), '--config=configs/vox.py',
+                                    '--batch_size=2', f'--json_out={out("profile_ops_b2")}']))
     return runs
   # Most telling first, so that a --budget_s that runs out drops the least: the middle batch in
   # both dtypes, the animation, then the other batches.
