@@ -145,9 +145,7 @@ def main() -> None:
     parser.error(f'--batch-sizes {args.batch_sizes!r}: batch sizes must be >= 1')
 
   if args.checkpoint:
-    animator = Animator.from_checkpoint(args.checkpoint)
-    if args.frames_per_pass is not None:
-      animator.frames_per_pass = args.frames_per_pass
+    animator = Animator.from_checkpoint(args.checkpoint, frames_per_pass=args.frames_per_pass)
     size = int(animator.config.get('image_size', 256))
   else:
     size = args.size

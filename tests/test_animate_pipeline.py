@@ -102,6 +102,17 @@ def test_frames_per_pass_gives_the_same_frames(animator):
              frames_per_pass=-1)
 
 
+def test_frames_per_pass_from_a_checkpoint_and_one_that_does_not_divide_the_batch(checkpoints,
+                                                                                 animator):
+  from g3fa_jax.inference.animator import Animator  # pylint: disable=g-import-not-at-top
+  source, driving = _frames(1, 3)[0], _frames(4, 4)
+  restored = Animator.from_checkpoint(checkpoints['g3fa'], frames_per_pass=3)
+  assert restored.frames_per_pass == 3
+  # 3 does not divide 4: the batch goes in passes of gcd(4, 3) = 1 frame, same frames.
+  np.testing.assert_allclose(restored.animate(source, driving, batch_size=4),
+                             animator.animate(source, driving, batch_size=4), atol=1e-4)
+
+
 def test_cli_keeps_frame_count_fps_and_audio(media, checkpoints, tmp_path, capsys):
   out = tmp_path / 'out.mp4'
   rc = cli.main(['--checkpoint', str(checkpoints['g3fa']), '--source', str(media['source']),

@@ -51,16 +51,18 @@ class Animator:
         variables, source, None, None, train=False, encode_only=True)['source_features'])
 
   @classmethod
-  def from_checkpoint(cls, directory: str | os.PathLike, step: int | None = None) -> 'Animator':
+  def from_checkpoint(cls, directory: str | os.PathLike, step: int | None = None,
+                      frames_per_pass: int | None = None) -> 'Animator':
     """Restores the keypoint detector and generator (and their config) from an orbax checkpoint.
 
     `directory` is a checkpoint root (the latest step is used unless `step` is given) or one step
-    folder, as written by `python -m g3fa_jax.convert official` or by training.
+    folder, as written by `python -m g3fa_jax.convert official` or by training;
+    `frames_per_pass` as in the constructor.
     """
     variables, meta = ckpt.restore_networks(directory, ('kp_detector', 'generator'),
                                             networks.variables_template, step=step)
     return cls(ml_collections.ConfigDict(meta['config']), variables['kp_detector'],
-               variables['generator'])
+               variables['generator'], frames_per_pass=frames_per_pass)
 
   def keypoints(self, images) -> dict[str, jax.Array]:
     """images (B, H, W, 3) in [0, 1] -> {'value': (B, K, 2), 'jacobian': (B, K, 2, 2)}."""
@@ -191,11 +193,14 @@ class Animator:
       compiled program per (model, frame size, n).
     """
     frames = _driving_batch(driving_frames, reference.source.shape)
+    # Passes of gcd(batch, frames_per_pass) frames, which divides the batch; 0: the whole batch.
+    per_pass = (len(frames) if self.frames_per_pass == 0
+                else math.gcd(len(frames), self.frames_per_pass))
     return _animate_step(
         self.kp_detector, self.generator, self.kp_detector_variables, self.generator_variables,
         reference.source, reference.source_features, reference.kp_source, reference.kp_initial,
         reference.scale, jnp.asarray(frames), relative=reference.relative,
-        frames_per_pass=math.gcd(len(frames), self.frames_per_pass) or len(frames))
+        frames_per_pass=per_pass)
 
 
 @dataclasses.dataclass(frozen=True)

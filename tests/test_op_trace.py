@@ -1,5 +1,6 @@
-"""benchmarks/profile_ops.py: the trace of a real jitted function joined with its compiled HLO,
-and the op kinds and networks read from instruction names and source metadata."""
+"""benchmarks/op_trace.py (what profile_ops.py prints): the trace of a real jitted function
+joined with its compiled HLO, and the op kinds and networks read from instruction names and source
+metadata. op_trace defines no flags, so importing it next to other benchmark scripts is safe."""
 
 from __future__ import annotations
 
@@ -14,27 +15,27 @@ BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / 'benchmarks'
 sys.path.insert(0, str(BENCHMARKS))
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
-import profile_ops
+import op_trace
 
 
 def test_network_and_direction_from_source_metadata():
-  assert profile_ops.network_of(
+  assert op_trace.network_of(
       'jit(train_step)/jvp(Generator)/decoder/SPADE_3/SPADE_1/jit(relu)/max') == \
       'Generator/decoder forward'
-  assert profile_ops.network_of(
+  assert op_trace.network_of(
       'jit(train_step)/transpose(jvp(Generator))/dense_motion_network/hourglass/conv/rev') == \
       'Generator/dense_motion_network backward'
-  assert profile_ops.network_of('jit(train_step)/transpose(jvp(Vgg19))/features_28/conv') == \
+  assert op_trace.network_of('jit(train_step)/transpose(jvp(Vgg19))/features_28/conv') == \
       'Vgg19 backward'
-  assert profile_ops.network_of('jit(train_step)/add').startswith('step')
+  assert op_trace.network_of('jit(train_step)/add').startswith('step')
 
 
 def test_op_kinds():
-  assert profile_ops.op_kind('transpose_copy_fusion.177', 'fusion') == profile_ops.KINDS[0]
-  assert profile_ops.op_kind('wrapped_reduce-window.3', 'fusion') == profile_ops.KINDS[1]
-  assert profile_ops.op_kind('add_maximum_fusion.1', 'fusion') == profile_ops.KINDS[2]
-  assert profile_ops.op_kind('convolution.251', 'convolution') == profile_ops.KINDS[3]
-  assert profile_ops.op_kind('dot.4', 'dot') == profile_ops.KINDS[4]
+  assert op_trace.op_kind('transpose_copy_fusion.177', 'fusion') == op_trace.KINDS[0]
+  assert op_trace.op_kind('wrapped_reduce-window.3', 'fusion') == op_trace.KINDS[1]
+  assert op_trace.op_kind('add_maximum_fusion.1', 'fusion') == op_trace.KINDS[2]
+  assert op_trace.op_kind('convolution.251', 'convolution') == op_trace.KINDS[3]
+  assert op_trace.op_kind('dot.4', 'dot') == op_trace.KINDS[4]
 
 
 def test_a_real_trace_is_summed_per_instruction_of_the_compiled_program(tmp_path):
@@ -46,17 +47,17 @@ def test_a_real_trace_is_summed_per_instruction_of_the_compiled_program(tmp_path
   x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 64, 64, 8)), jnp.float32)
   w = jnp.asarray(np.random.default_rng(1).normal(size=(3, 3, 8, 16)), jnp.float32)
   compiled = jax.jit(fn).lower(x, w).compile()
-  instructions = profile_ops.parse_hlo(compiled.as_text())
+  instructions = op_trace.parse_hlo(compiled.as_text())
   assert any(info['opcode'] == 'convolution' for info in instructions.values())
   jax.block_until_ready(compiled(x, w))
   with jax.profiler.trace(str(tmp_path), create_perfetto_trace=True):
     jax.block_until_ready(compiled(x, w))
-  summary = profile_ops.summarize(profile_ops._read_trace(str(tmp_path)), instructions, top=5)
+  summary = op_trace.summarize(op_trace.read_trace(str(tmp_path)), instructions, top=5)
   assert summary['traced_s'] > 0
-  assert set(summary['by_kind']) <= set(profile_ops.KINDS)
+  assert set(summary['by_kind']) <= set(op_trace.KINDS)
   assert abs(sum(summary['by_kind'].values()) - summary['traced_s']) < 1e-9
   assert abs(sum(summary['by_network'].values()) - summary['traced_s']) < 1e-9
   assert summary['slowest'] and all(row['instruction'] in instructions
                                     for row in summary['slowest'])
-  text = profile_ops.format_summary(summary, step_s=1.0)
+  text = op_trace.format_summary(summary, step_s=1.0)
   assert 'kind of op' in text and summary['slowest'][0]['instruction'][:32] in text
