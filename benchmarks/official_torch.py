@@ -1,9 +1,11 @@
 """Times the official PyTorch G3FA (a clone of github.com/dfki-av/G3FA named by --official) for
-side-by-side ratios: the training step, an animated frame, or a per-network profile.
+side-by-side ratios: the training step, an animated frame, a per-network profile, or the step's
+time per PyTorch operator (torch.profiler, one step after --warmup).
 
   python benchmarks/official_torch.py --official /tmp/g3fa_official --mode train --batch 2
   python benchmarks/official_torch.py --official /tmp/g3fa_official --mode animate --batch 1
   python benchmarks/official_torch.py --official /tmp/g3fa_official --mode profile --batch 2
+  python benchmarks/official_torch.py --official /tmp/g3fa_official --mode ops --batch 2
 
 Prints one JSON line (last line of stdout). Nothing of the official code is kept in this project:
 the clone is put on sys.path at run time; a randomly initialised torchvision VGG19 stands in for
@@ -248,11 +250,33 @@ def _profile_rows(nets: dict[str, Any], batch: int, size: int, device: str
   return rows
 
 
+def _operator_seconds(step: Callable[[], None], warmup: int, sync: Callable[[], None],
+                      top: int = 15) -> dict[str, Any]:
+  """One step under torch.profiler: its wall seconds and the operators' self CPU seconds (the
+  `top` largest, then the rest summed)."""
+  from torch.profiler import profile, ProfilerActivity  # pylint: disable=g-import-not-at-top
+  for _ in range(warmup):
+    step()
+  sync()
+  with profile(activities=[ProfilerActivity.CPU]) as prof:
+    start = time.perf_counter()
+    step()
+    sync()
+    wall = time.perf_counter() - start
+  rows = sorted(((e.key, e.self_cpu_time_total / 1e6, e.count) for e in prof.key_averages()),
+                key=lambda row: -row[1])
+  for name, seconds, calls in rows[:top]:
+    print(f'{name[:58]:58s} {seconds:10.3f} s {calls:6d} calls', file=sys.stderr, flush=True)
+  return {'step_s': wall, 'operators': [list(row) for row in rows[:top]],
+          'other_operators_s': sum(row[1] for row in rows[top:])}
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument('--official', required=True, help='a clone of github.com/dfki-av/G3FA')
-  parser.add_argument('--mode', choices=('train', 'animate', 'profile'), default='train')
+  parser.add_argument('--mode', choices=('train', 'animate', 'profile', 'ops'),
+                      default='train')
   parser.add_argument('--batch', type=int, default=2)
   parser.add_argument('--size', type=int, default=256, help='only 256 works (fixed in the code)')
   parser.add_argument('--steps', type=int, default=3, help='timed calls (median)')
@@ -264,7 +288,7 @@ def main() -> None:
   if reason:
     print(json.dumps({'impl': 'official-pytorch', 'skipped': reason}))
     sys.exit(0)
-  if args.mode == 'train' and args.batch < 2:
+  if args.mode in ('train', 'ops') and args.batch < 2:
     parser.error('--batch must be >= 2 for the training step (batch norm)')
   import torch  # pylint: disable=g-import-not-at-top
   if args.threads:
@@ -284,6 +308,9 @@ def main() -> None:
                    sync)
     result.update(frame_s_median=statistics.median(times) / args.batch,
                   batch_s_all=times)
+  elif args.mode == 'ops':
+    result.update(_operator_seconds(make_step(official, nets, config, args.batch, args.size,
+                                              args.device), args.warmup, sync))
   else:
     result['rows'] = []
     for name, forward, both in _profile_rows(nets, args.batch, args.size, args.device):
