@@ -78,60 +78,31 @@ def main(argv) -> None:
     os.environ.setdefault('XLA_PYTHON_CLIENT_PREALLOCATE', 'false')
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from g3fa_jax.data import toy  # pylint: disable=g-import-not-at-top
-  from g3fa_jax.train import optim  # pylint: disable=g-import-not-at-top
-  from g3fa_jax.train import pretrained  # pylint: disable=g-import-not-at-top
-  from g3fa_jax.train import sharding  # pylint: disable=g-import-not-at-top
-  from g3fa_jax.train import state as state_lib  # pylint: disable=g-import-not-at-top
-  from g3fa_jax.train import step as step_lib  # pylint: disable=g-import-not-at-top
-  from g3fa_jax.train import trainer  # pylint: disable=g-import-not-at-top
+  import step_setup  # pylint: disable=g-import-not-at-top
 
-  config = _CONFIG.value
-  if _BATCH.value:
-    config.batch_size = _BATCH.value
-  if _SIZE.value:
-    config.image_size = _SIZE.value
-  if not _REAL.value:
-    config.pretrained.use_random_weights = True
-  trainer.validate_config(config)
-  batch_size, size = int(config.train.batch_size), int(config.image_size)
+  config = step_setup.override(_CONFIG.value, _BATCH.value, _SIZE.value,
+                               random_weights=not _REAL.value)
   load_before = side_by_side.load_averages()
-
-  mesh = sharding.make_mesh()
-  sharding.check_batch_size(batch_size, mesh)
-  replicated, rows = sharding.replicated(mesh), sharding.batch_sharded(mesh)
-  optimizers = optim.make_optimizers(config, steps_per_epoch=1000)
-  frozen = sharding.replicate(pretrained.frozen_variables(config), mesh)
-  state = jax.jit(functools.partial(state_lib.init_train_state, config, optimizers),
-                  out_shardings=replicated)(jax.random.PRNGKey(config.seed))
-  pairs = toy.ToyPairs(
-      seed=0, num_videos=8, image_size=size, batch_size=batch_size,
-      process_index=jax.process_index(), process_count=jax.process_count())
-  batch = sharding.global_batch(pairs.local_batch(0), mesh)
-  step = jax.jit(
-      functools.partial(step_lib.train_step, nets=step_lib.Networks.from_config(config),
-                        settings=step_lib.StepSettings.from_config(config),
-                        optimizers=optimizers),
-      in_shardings=(replicated, rows, replicated), out_shardings=(replicated, replicated),
-      donate_argnums=(0,))
+  bench = step_setup.jitted_train_step(config)
+  batch_size, size = bench.batch_size, bench.image_size
 
   start = time.perf_counter()
-  lowered = step.lower(state, batch, frozen)
+  lowered = bench.lower()
   compiled = lowered.compile()
   compile_s = time.perf_counter() - start
-  holder = {'state': state, 'metrics': None, 'warm': False}
+  holder = {'metrics': None, 'warm': False}
 
   def run_ours() -> list[float]:
     if not holder['warm']:
       for _ in range(_WARMUP.value):
-        holder['state'], holder['metrics'] = compiled(holder['state'], batch, frozen)
-      jax.block_until_ready(holder['state'])
+        holder['metrics'] = bench.run(compiled)
+      jax.block_until_ready(bench.state)
       holder['warm'] = True
     times = []
     for _ in range(_STEPS.value):
       start = time.perf_counter()
-      holder['state'], holder['metrics'] = compiled(holder['state'], batch, frozen)
-      jax.block_until_ready((holder['state'], holder['metrics']))
+      holder['metrics'] = bench.run(compiled)
+      jax.block_until_ready((bench.state, holder['metrics']))
       times.append(time.perf_counter() - start)
     return times
 

@@ -19,7 +19,6 @@ for the official code here (PyTorch's profiler would be needed); see `profile_st
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
@@ -47,40 +46,21 @@ def main(argv) -> None:
   from g3fa_jax.train import xla_flags  # pylint: disable=g-import-not-at-top
   xla_flags.tune_cpu()
   import jax  # pylint: disable=g-import-not-at-top
-  from g3fa_jax.data import toy  # pylint: disable=g-import-not-at-top
-  from g3fa_jax.train import optim  # pylint: disable=g-import-not-at-top
-  from g3fa_jax.train import pretrained  # pylint: disable=g-import-not-at-top
-  from g3fa_jax.train import state as state_lib  # pylint: disable=g-import-not-at-top
-  from g3fa_jax.train import step as step_lib  # pylint: disable=g-import-not-at-top
-  from g3fa_jax.train import trainer  # pylint: disable=g-import-not-at-top
+  import step_setup  # pylint: disable=g-import-not-at-top
 
-  config = _CONFIG.value
-  if _BATCH.value:
-    config.batch_size = _BATCH.value
-  if _SIZE.value:
-    config.image_size = _SIZE.value
-  config.pretrained.use_random_weights = True
-  trainer.validate_config(config)
-  batch_size, size = int(config.train.batch_size), int(config.image_size)
-  optimizers = optim.make_optimizers(config, steps_per_epoch=1000)
-  frozen = pretrained.frozen_variables(config)
-  state = jax.jit(functools.partial(state_lib.init_train_state, config, optimizers))(
-      jax.random.PRNGKey(config.seed))
-  batch = toy.ToyPairs(seed=0, num_videos=8, image_size=size, batch_size=batch_size,
-                       process_index=0, process_count=1).local_batch(0)
-  step = jax.jit(functools.partial(step_lib.train_step, nets=step_lib.Networks.from_config(config),
-                                   settings=step_lib.StepSettings.from_config(config),
-                                   optimizers=optimizers), donate_argnums=(0,))
-  compiled = step.lower(state, batch, frozen).compile()
+  config = step_setup.override(_CONFIG.value, _BATCH.value, _SIZE.value)
+  bench = step_setup.jitted_train_step(config)
+  batch_size, size = bench.batch_size, bench.image_size
+  compiled = bench.lower().compile()
   instructions = op_trace.parse_hlo(compiled.as_text())
   for _ in range(2):
-    state, _ = compiled(state, batch, frozen)
-  jax.block_until_ready(state)
+    bench.run(compiled)
+  jax.block_until_ready(bench.state)
   trace_dir = _TRACE_DIR.value or tempfile.mkdtemp(prefix='g3fa_trace_')
   with jax.profiler.trace(trace_dir, create_perfetto_trace=True):
     start = time.perf_counter()
-    state, _ = compiled(state, batch, frozen)
-    jax.block_until_ready(state)
+    bench.run(compiled)
+    jax.block_until_ready(bench.state)
     step_s = time.perf_counter() - start
   summary = op_trace.summarize(op_trace.read_trace(trace_dir), instructions, _TOP.value)
   print(f'{size}x{size}, batch {batch_size}, {jax.devices()[0].platform}; trace in {trace_dir}')

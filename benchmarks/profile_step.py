@@ -84,10 +84,9 @@ def main(argv) -> None:
   from g3fa_jax.train import pretrained  # pylint: disable=g-import-not-at-top
   from g3fa_jax.train import step as step_lib  # pylint: disable=g-import-not-at-top
 
-  config = _CONFIG.value
-  if _BATCH.value:
-    config.batch_size = _BATCH.value
-  config.pretrained.use_random_weights = True
+  import step_setup  # pylint: disable=g-import-not-at-top
+
+  config = step_setup.override(_CONFIG.value, _BATCH.value)
   batch, size = int(config.batch_size), int(config.image_size)
   repeats = _REPEATS.value
   rng = jax.random.PRNGKey(0)
@@ -161,8 +160,7 @@ def main(argv) -> None:
                                                           disc_rest),
                      disc_params, (image[..., :channels],), repeats))
 
-  step_seconds = None if _SKIP_STEP.value else _full_step_seconds(config, nets, settings, image,
-                                                                     frozen, repeats)
+  step_seconds = None if _SKIP_STEP.value else _full_step_seconds(config, repeats)
   official = None
   if _OFFICIAL.value:
     official = side_by_side.run_official(_OFFICIAL.value, 'profile', batch, size, steps=repeats,
@@ -180,24 +178,11 @@ def main(argv) -> None:
       json.dump(result, f, indent=1)
 
 
-def _full_step_seconds(config, nets, settings, image, frozen, repeats: int) -> float:
-  """Median seconds of the jitted training step on `image` (source) and its reverse (driving)."""
-  import jax  # pylint: disable=g-import-not-at-top
-  from g3fa_jax.train import optim  # pylint: disable=g-import-not-at-top
-  from g3fa_jax.train import state as state_lib  # pylint: disable=g-import-not-at-top
-  from g3fa_jax.train import step as step_lib  # pylint: disable=g-import-not-at-top
-  optimizers = optim.make_optimizers(config, 100)
-  state = jax.jit(functools.partial(state_lib.init_train_state, config, optimizers))(
-      jax.random.PRNGKey(0))
-  step = jax.jit(functools.partial(step_lib.train_step, nets=nets, settings=settings,
-                                   optimizers=optimizers))
-  batch_arrays = {'source': image, 'driving': image[::-1]}
-  holder = {'state': state}
-
-  def one_step():
-    holder['state'], metrics = step(holder['state'], batch_arrays, frozen)
-    return metrics
-  return _median_seconds(one_step, repeats)
+def _full_step_seconds(config, repeats: int) -> float:
+  """Median seconds of the jitted training step (`step_setup`: a toy batch of the config's shape)."""
+  import step_setup  # pylint: disable=g-import-not-at-top
+  bench = step_setup.jitted_train_step(config, steps_per_epoch=100)
+  return _median_seconds(bench.run, repeats)
 
 
 def format_table(rows: list[tuple[str, float, float]], official: Optional[dict[str, Any]],

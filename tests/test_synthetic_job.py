@@ -152,3 +152,17 @@ def test_animation_is_driven_by_the_clip_that_turns_most():
   assert job.animation_pair(['a', 'a'], [np.array([0., 1.]), np.array([0., 40.])]) == (0, 1)
   # No ground truth: the first clip driven by the first clip of another person.
   assert job.animation_pair(['a', 'a', 'b'], [None, None, None]) == (0, 2)
+
+
+def test_animation_motion_is_relative_to_the_driving_frame_in_the_source_pose():
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  driving = np.array([[-40., 0., 0.], [-10., 5., 0.], [2., -1., 1.], [30., 0., 0.]])
+  assert job.reference_frame(np.array([0., 0., 0.]), driving) == 2
+  assert job.reference_frame(np.array([-35., 4., 0.]), driving) == 0
+  # Pitch and roll count too: yaw alone would pick frame 1.
+  assert job.reference_frame(np.array([-8., -20., 0.]), driving) == 2
+  assert job.reference_frame(None, driving) == 0
+  assert job.reference_frame(np.zeros(3), None) == 0
+  record = {'synthetic': {'yaw': [1., 2.], 'pitch': [3., 4.], 'roll': [5., 6.]}}
+  assert job.clip_poses(record).tolist() == [[1., 3., 5.], [2., 4., 6.]]
+  assert job.clip_poses({}) is None

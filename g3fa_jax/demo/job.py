@@ -365,10 +365,29 @@ def animation_pair(identities: Sequence[str], yaws: Sequence[np.ndarray | None]
   return min(others, key=lambda i: abs(float(yaws[i][0]))), drv
 
 
+def clip_poses(record: dict[str, Any]) -> np.ndarray | None:
+  """(T, 3) ground-truth (yaw, pitch, roll) in degrees of a synthetic clip's frames, or None."""
+  if 'synthetic' not in record:
+    return None
+  truth = record['synthetic']
+  return np.stack([np.asarray(truth[k], np.float32) for k in ('yaw', 'pitch', 'roll')], axis=-1)
+
+
+def reference_frame(source_pose: np.ndarray | None, driving_poses: np.ndarray | None) -> int:
+  """The driving frame relative motion starts from: the one whose head pose (yaw, pitch, roll,
+  degrees) is nearest the source's, as FOMM's demo picks it with `--find-best-frame` (there by
+  landmarks; here the synthetic clips know their poses). 0 without poses."""
+  if source_pose is None or driving_poses is None or not len(driving_poses):
+    return 0
+  distances = np.sum((np.asarray(driving_poses) - np.asarray(source_pose)) ** 2, axis=-1)
+  return int(np.argmin(distances))
+
+
 def write_animation(animator, config: ml_collections.ConfigDict, path: str | os.PathLike,
                     sheet_path: str | os.PathLike | None = None) -> int:
   """Animates the first frame of a held-out person with the held-out clip of another person whose
-  head turns the most (`animation_pair`); writes [source | driving | generated] frames as an mp4
+  head turns the most (`animation_pair`), the motion relative to the driving frame in the source's
+  pose (`reference_frame`); writes [source | driving | generated] frames as an mp4
   and, with `sheet_path`, a contact sheet PNG (source, a row of driving frames, the row of
   generated frames). Returns the number of frames."""
   clips = _split_source(config, 'test')
@@ -383,16 +402,19 @@ def write_animation(animator, config: ml_collections.ConfigDict, path: str | os.
   if int(config.demo.video_frames):
     n = min(n, int(config.demo.video_frames))
   driving = _decode_frames(record, range(n))
-  generated = animator.animate(source, driving)
+  source_poses, driving_poses = clip_poses(records[src]), clip_poses(record)
+  initial = reference_frame(None if source_poses is None else source_poses[0],
+                            None if driving_poses is None else driving_poses[:n])
+  generated = animator.animate(source, driving, initial_frame=initial)
   panels = np.concatenate([np.broadcast_to(source, driving.shape), driving, generated], axis=2)
   frames = np.clip(np.round(panels * 255), 0, 255).astype(np.uint8)
   with Mp4Writer(path, float(config.demo.video_fps)) as writer:
     writer.write(frames)
   if sheet_path is not None:
     figures.contact_sheet(source, driving, np.asarray(generated), sheet_path)
-  _log('Animation: %s (%d frames: source %s | driving %s, yaw range %.0f deg | generated)', path,
-       len(frames), identities[src], identities[drv], np.ptp(yaws[drv]) if yaws[drv] is not None
-       else 0.)
+  _log('Animation: %s (%d frames: source %s | driving %s, yaw range %.0f deg, motion relative '
+       'to its frame %d | generated)', path, len(frames), identities[src], identities[drv],
+       np.ptp(yaws[drv]) if yaws[drv] is not None else 0., initial)
   return len(frames)
 
 
