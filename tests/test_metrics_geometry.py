@@ -130,3 +130,22 @@ def test_benchmark_scores_ground_truth_as_zero_and_a_copied_source_as_the_baseli
       str(ROOT / 'configs' / 'synthetic.py')), 'none', 100)
   assert config.ensemble.w_depth == config.ensemble.w_normal == 0.
   assert config.train.num_train_steps == 100
+
+
+def test_turn_gains_relative_to_the_reference_frame():
+  rng = np.random.default_rng(0)
+  truth = np.stack([np.linspace(-40., 40., 9), np.linspace(5., -5., 9), np.zeros(9)], axis=-1)
+  offset = np.array([3., -2., 7.])  # A reader's constant error on this face cancels.
+  full = pose.turn_gains(truth + offset, truth, reference=4)
+  assert full['yaw'] == pytest.approx(1.) and full['pitch'] == pytest.approx(1.)
+  assert np.isnan(full['roll'])  # The target never rolls.
+  # A face that turns a third as far about the reference frame, with reading noise.
+  third = truth[4] + (truth - truth[4]) / 3 + rng.normal(0., 0.1, truth.shape)
+  assert pose.turn_gains(third, truth, 4)['yaw'] == pytest.approx(1 / 3, abs=0.01)
+  still = pose.turn_gains(np.repeat(truth[4:5], 9, axis=0), truth, 4)
+  assert still['yaw'] == 0. and still['pitch'] == 0.
+  assert pose.turn_gains(-truth, truth, 4)['yaw'] == pytest.approx(-1.)
+  with pytest.raises(ValueError, match='reference frame 9'):
+    pose.turn_gains(truth, truth, 9)
+  with pytest.raises(ValueError, match='must both be'):
+    pose.turn_gains(truth[:, :2], truth[:, :2], 0)

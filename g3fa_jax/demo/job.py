@@ -18,6 +18,7 @@ when its output already exists.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pathlib
@@ -383,29 +384,59 @@ def reference_frame(source_pose: np.ndarray | None, driving_poses: np.ndarray | 
   return int(np.argmin(distances))
 
 
-def write_animation(animator, config: ml_collections.ConfigDict, path: str | os.PathLike,
-                    sheet_path: str | os.PathLike | None = None) -> int:
-  """Animates the first frame of a held-out person with the held-out clip of another person whose
-  head turns the most (`animation_pair`), the motion relative to the driving frame in the source's
-  pose (`reference_frame`); writes [source | driving | generated] frames as an mp4
-  and, with `sheet_path`, a contact sheet PNG (source, a row of driving frames, the row of
-  generated frames). Returns the number of frames."""
+@dataclasses.dataclass(frozen=True)
+class AnimationInputs:
+  """What the demo's animation animates (`animation_inputs`).
+
+  source: (H, W, 3) float32 in [0, 1], the first frame of a held-out person's clip; driving:
+  (T, H, W, 3) the held-out clip of another person whose head turns the most; reference: the
+  driving frame relative motion starts from; source_pose (3,) and driving_poses (T, 3): the
+  ground-truth (yaw, pitch, roll) in degrees (None for clips without them).
+  """
+  source: np.ndarray
+  driving: np.ndarray
+  reference: int
+  source_pose: np.ndarray | None
+  driving_poses: np.ndarray | None
+  source_identity: str
+  driving_identity: str
+
+  @property
+  def yaw_range(self) -> float:
+    return 0. if self.driving_poses is None else float(np.ptp(self.driving_poses[:, 0]))
+
+
+def animation_inputs(config: ml_collections.ConfigDict) -> AnimationInputs:
+  """The source frame and driving clip of the demo's animation (`animation_pair`: the held-out
+  clip whose head turns the most, driving another person's first frame), at most
+  `demo.video_frames` frames of it, and the driving frame in the source's pose
+  (`reference_frame`)."""
   clips = _split_source(config, 'test')
   records = [clips[i] for i in range(len(clips))]
   identities = [r['identity'] for r in records]
-  yaws = [np.asarray(r['synthetic']['yaw'], np.float32) if 'synthetic' in r else None
-          for r in records]
-  src, drv = animation_pair(identities, yaws)
-  source = _decode_frames(records[src], [0])[0]
-  record = records[drv]
-  n = record['num_frames']
+  poses = [clip_poses(r) for r in records]
+  src, drv = animation_pair(identities, [None if p is None else p[:, 0] for p in poses])
+  n = records[drv]['num_frames']
   if int(config.demo.video_frames):
     n = min(n, int(config.demo.video_frames))
-  driving = _decode_frames(record, range(n))
-  source_poses, driving_poses = clip_poses(records[src]), clip_poses(record)
-  initial = reference_frame(None if source_poses is None else source_poses[0],
-                            None if driving_poses is None else driving_poses[:n])
-  generated = animator.animate(source, driving, initial_frame=initial)
+  source_pose = None if poses[src] is None else poses[src][0]
+  driving_poses = None if poses[drv] is None else poses[drv][:n]
+  return AnimationInputs(
+      source=_decode_frames(records[src], [0])[0], driving=_decode_frames(records[drv], range(n)),
+      reference=reference_frame(source_pose, driving_poses), source_pose=source_pose,
+      driving_poses=driving_poses, source_identity=identities[src],
+      driving_identity=identities[drv])
+
+
+def write_animation(animator, config: ml_collections.ConfigDict, path: str | os.PathLike,
+                    sheet_path: str | os.PathLike | None = None) -> int:
+  """Animates the demo's source frame with its driving clip (`animation_inputs`), the motion
+  relative to the driving frame in the source's pose; writes [source | driving | generated] frames
+  as an mp4 and, with `sheet_path`, a contact sheet PNG (source, a row of driving frames, the row
+  of generated frames). Returns the number of frames."""
+  inputs = animation_inputs(config)
+  source, driving = inputs.source, inputs.driving
+  generated = animator.animate(source, driving, initial_frame=inputs.reference)
   panels = np.concatenate([np.broadcast_to(source, driving.shape), driving, generated], axis=2)
   frames = np.clip(np.round(panels * 255), 0, 255).astype(np.uint8)
   with Mp4Writer(path, float(config.demo.video_fps)) as writer:
@@ -413,8 +444,8 @@ def write_animation(animator, config: ml_collections.ConfigDict, path: str | os.
   if sheet_path is not None:
     figures.contact_sheet(source, driving, np.asarray(generated), sheet_path)
   _log('Animation: %s (%d frames: source %s | driving %s, yaw range %.0f deg, motion relative '
-       'to its frame %d | generated)', path, len(frames), identities[src], identities[drv],
-       np.ptp(yaws[drv]) if yaws[drv] is not None else 0., initial)
+       'to its frame %d | generated)', path, len(frames), inputs.source_identity,
+       inputs.driving_identity, inputs.yaw_range, inputs.reference)
   return len(frames)
 
 

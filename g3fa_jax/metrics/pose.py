@@ -52,6 +52,27 @@ def pose_errors_degrees(predicted: np.ndarray, target: np.ndarray) -> dict[str, 
   return {'yaw': float(error[0]), 'pitch': float(error[1]), 'roll': float(error[2])}
 
 
+def turn_gains(predicted: np.ndarray, target: np.ndarray, reference: int) -> dict[str, float]:
+  """How far a generated clip turns, per angle: the least-squares gain g of the predicted pose
+  change on the target one, both taken relative to frame `reference` (relative motion's reference
+  frame), so that the reader's constant offset on a face cancels.
+
+  predicted, target: (T, 3) yaw, pitch, roll in degrees. Returns {'yaw', 'pitch', 'roll'}: 1 for
+  a clip that turns as far as the target, 0 for one that does not move, < 0 for the wrong way;
+  nan for an angle whose target does not change.
+  """
+  predicted, target = np.asarray(predicted, np.float64), np.asarray(target, np.float64)
+  if predicted.shape != target.shape or predicted.ndim != 2 or predicted.shape[-1] != 3:
+    raise ValueError(f'turn_gains: predicted {predicted.shape} and target {target.shape} must '
+                     'both be (T, 3)')
+  if not 0 <= reference < len(target):
+    raise ValueError(f'turn_gains: reference frame {reference} is not in 0..{len(target) - 1}')
+  moved, wanted = predicted - predicted[reference], target - target[reference]
+  norms = np.sum(wanted ** 2, axis=0)
+  gains = np.where(norms > 0, np.sum(moved * wanted, axis=0) / np.maximum(norms, 1e-30), np.nan)
+  return {'yaw': float(gains[0]), 'pitch': float(gains[1]), 'roll': float(gains[2])}
+
+
 def train_pose_regressor(images: np.ndarray, angles: np.ndarray, *, steps: int = 1500,
                          batch_size: int = 32, learning_rate: float = 1e-3, width: int = 32,
                          seed: int = 0) -> dict[str, Any]:

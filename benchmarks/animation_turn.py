@@ -1,0 +1,88 @@
+r"""How far the main job's animated face turns, read by the geometry benchmark's pose reader.
+
+  python benchmarks/animation_turn.py --workdir=runs/synthetic \
+      --pose_reader=runs/geometry/pose_reader_400x8_3000.msgpack
+
+The main job (`run_train.py --config=configs/synthetic.py`) animates a held-out face with the
+held-out clip whose head turns the most, relative to the driving frame nearest the source's pose
+(`g3fa_jax.demo.job.animation_inputs`). This regenerates that animation from the job's last
+checkpoint, reads the head pose of every generated and driving frame with the pose reader that
+`benchmarks/bench_geometry.py` trains (and caches in its workdir), and prints, per angle, the
+range of the pose change the animation should show (the driving head's, relative to the reference
+frame), the range the reader sees in the generated frames, and their least-squares turn gain
+(`g3fa_jax.metrics.pose.turn_gains`: 1 turns all the way, 0 not at all), with the reader's own
+error on the driving frames (an angle that changes by less than twice that error is marked not
+meaningful). The job's config overrides (frame size, `demo.video_frames`) must be
+given again here as --config.* flags.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+from absl import app
+from absl import flags
+from ml_collections import config_flags
+
+_JOB_CONFIG = config_flags.DEFINE_config_file('job_config', 'configs/synthetic.py',
+                                              'The main job\'s config.', lock_config=False)
+_WORKDIR = flags.DEFINE_string('workdir', 'runs/synthetic', 'The main job\'s workdir.')
+_POSE_READER = flags.DEFINE_string('pose_reader', None, 'Pose reader variables (msgpack) written '
+                                   'by benchmarks/bench_geometry.py in its workdir.')
+_JSON_OUT = flags.DEFINE_string('json_out', None, 'Write the figures to this JSON file.')
+
+
+def main(argv) -> None:
+  del argv
+  import flax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.demo import job  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.inference.animator import Animator  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.metrics import pose  # pylint: disable=g-import-not-at-top
+
+  workdir = pathlib.Path(_WORKDIR.value)
+  reader_path = pathlib.Path(_POSE_READER.value or '')
+  if not reader_path.is_file():
+    raise SystemExit(f'--pose_reader={_POSE_READER.value}: no such file. Run '
+                     'benchmarks/bench_geometry.py once (it writes pose_reader_*.msgpack into '
+                     'its --workdir) and name that file.')
+  checkpoints = workdir / job.CHECKPOINT_DIR
+  if not checkpoints.is_dir():
+    raise SystemExit(f'--workdir={workdir}: no {job.CHECKPOINT_DIR}/ there. Run the main job '
+                     f'first: python run_train.py --config=configs/synthetic.py --workdir={workdir}')
+  config = job.resolve_paths(_JOB_CONFIG.value, workdir)
+  inputs = job.animation_inputs(config)
+  if inputs.driving_poses is None or inputs.source_pose is None:
+    raise SystemExit(f'{workdir}: the held-out clips carry no ground-truth poses')
+  reader = flax.serialization.msgpack_restore(reader_path.read_bytes())
+  animator = Animator.from_checkpoint(checkpoints)
+  generated = animator.animate(inputs.source, inputs.driving, initial_frame=inputs.reference)
+  read_generated = pose.predict_pose(reader, np.asarray(generated))
+  read_driving = pose.predict_pose(reader, inputs.driving)
+  gains = pose.turn_gains(read_generated, inputs.driving_poses, inputs.reference)
+  wanted = inputs.driving_poses - inputs.driving_poses[inputs.reference]
+  moved = read_generated - read_generated[inputs.reference]
+  floor = pose.pose_errors_degrees(read_driving, inputs.driving_poses)
+  print(f'{workdir}: source {inputs.source_identity} driven by {inputs.driving_identity} '
+        f'({len(inputs.driving)} frames, relative to frame {inputs.reference})')
+  result = {'workdir': str(workdir), 'frames': len(inputs.driving),
+            'reference_frame': inputs.reference, 'angles': {}}
+  for k, name in enumerate(('yaw', 'pitch', 'roll')):
+    row = {'target_change_deg': [float(wanted[:, k].min()), float(wanted[:, k].max())],
+           'generated_change_deg': [float(moved[:, k].min()), float(moved[:, k].max())],
+           'turn_gain': gains[name], 'reader_error_on_driving_deg': floor[name]}
+    # A gain over a change smaller than twice the reader's own error measures the reader.
+    row['meaningful'] = bool(np.ptp(wanted[:, k]) > 2 * floor[name])
+    result['angles'][name] = row
+    print(f'{name:5s}: driving head {row["target_change_deg"][0]:+.1f}..'
+          f'{row["target_change_deg"][1]:+.1f} deg, generated face {row["generated_change_deg"][0]:+.1f}..'
+          f'{row["generated_change_deg"][1]:+.1f} deg: turn gain {gains[name]:.2f} (the reader is '
+          f'{floor[name]:.1f} deg off on the driving frames'
+          f'{"" if row["meaningful"] else "; the change is within its error: not meaningful"})')
+  if _JSON_OUT.value:
+    pathlib.Path(_JSON_OUT.value).write_text(json.dumps(result, indent=1) + '\n')
+
+
+if __name__ == '__main__':
+  app.run(main)
