@@ -298,6 +298,8 @@ def main(argv) -> None:
               'geometry_reader_steps': _GEOMETRY_READER_STEPS.value}
   rows = {'no motion (source frame)': score(held['source'], held, geometry_fn, pose_fn),
           'real driving frame (floor)': score(held['driving'], held, geometry_fn, pose_fn)}
+  # The floors alone (all there is with --modes= , which only trains the readers).
+  write_table(workdir, rows, settings)
   for mode in _MODES.value:
     config = mode_config(base, mode, _STEPS.value)
     run_dir = os.path.join(workdir, mode)
