@@ -66,7 +66,7 @@ def mode_config(config, mode: str, steps: int):
   config.train.num_epochs = 10
   config.train.steps_per_epoch = max(1, steps // 10)
   config.train.num_train_steps = steps
-  config.train.epoch_milestones = [4, 8]
+  config.train.epoch_milestones = (4, 8)
   config.train.checkpoint_every_steps = max(1, steps // 5)
   return config
 

@@ -47,14 +47,14 @@ def get_config() -> ml_collections.ConfigDict:
   train.num_epochs = 10
   train.steps_per_epoch = 60
   train.num_train_steps = -1
-  train.epoch_milestones = [4, 8]
+  train.epoch_milestones = (4, 8)
   # Faster than the official 2e-4 and Adam b1 = 0.5 at this scale (benchmarks/diagnose_training.py).
   train.lr_generator = 1e-3
   train.lr_kp_detector = 1e-3
   train.adam_b1 = 0.9
-  train.scales = [1.0, 0.5, 0.25]
+  train.scales = (1.0, 0.5, 0.25)
   # VGG19 to relu3_1 only: random weights make its deep maps uninformative, and they cost most.
-  train.loss_weights.perceptual = [10.0, 10.0, 10.0, 0.0, 0.0]
+  train.loss_weights.perceptual = (10.0, 10.0, 10.0, 0.0, 0.0)
   # The pixel L1 (a g3fa-jax option) carries the reconstruction that random VGG features do not.
   train.loss_weights.pixel_l1 = 100.0
   # The source warped by the dense motion against the driving frame: trains the motion directly.

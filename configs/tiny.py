@@ -27,9 +27,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.batch_size = 2
   config.train.num_epochs = 10
   config.train.steps_per_epoch = 10
-  config.train.epoch_milestones = [6, 9]
+  config.train.epoch_milestones = (6, 9)
   # relu5_1 of VGG19 needs 16x16 inputs: no 1/8 pyramid level on 64x64 frames.
-  config.train.scales = [1.0, 0.5, 0.25]
+  config.train.scales = (1.0, 0.5, 0.25)
   config.train.checkpoint_every_steps = 10
   config.train.keep_checkpoints = 2
   config.train.log_every_steps = 5

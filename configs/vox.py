@@ -35,7 +35,7 @@ def get_config() -> ml_collections.ConfigDict:
       # Total steps; -1: num_epochs * steps_per_epoch.
       'num_train_steps': -1,
       # The learning rate of every network is multiplied by 0.1 at these epochs.
-      'epoch_milestones': [60, 90],
+      'epoch_milestones': (60, 90),
       'lr_generator': 2e-4,
       'lr_kp_detector': 2e-4,
       'lr_discriminator': 2e-4,
@@ -45,8 +45,8 @@ def get_config() -> ml_collections.ConfigDict:
       'loss_weights': {
           'generator_gan': 1.0,
           'discriminator_gan': 1.0,
-          'feature_matching': [10.0, 10.0, 10.0, 10.0],
-          'perceptual': [10.0, 10.0, 10.0, 10.0, 10.0],
+          'feature_matching': (10.0, 10.0, 10.0, 10.0),
+          'perceptual': (10.0, 10.0, 10.0, 10.0, 10.0),
           'equivariance_value': 10.0,
           'equivariance_jacobian': 10.0,
           # g3fa-jax option (not in the official recipe): weight of a plain pixel L1 between the
@@ -83,7 +83,7 @@ def get_config() -> ml_collections.ConfigDict:
       # Random thin-plate-spline warp of the equivariance losses.
       'transform_params': {'sigma_affine': 0.05, 'sigma_tps': 0.005, 'points_tps': 5},
       # Image pyramid of the perceptual loss.
-      'scales': [1.0, 0.5, 0.25, 0.125],
+      'scales': (1.0, 0.5, 0.25, 0.125),
       # 'detached' (official code): depth/normal of a stop-gradient generated frame;
       # 'differentiable' (paper): gradients flow through the frozen Unsup3D into the generator.
       'geometry_mode': 'detached',

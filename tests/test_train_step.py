@@ -37,13 +37,37 @@ def test_configs_official_and_paper_differ_where_documented():
                                                                                      0.25)
   assert vox.train.geometry_mode == 'detached'
   assert paper.train.geometry_mode == 'differentiable'
-  assert vox.train.batch_size == 32 and vox.train.epoch_milestones == [60, 90]
-  assert vox.train.loss_weights.perceptual == [10.0] * 5
+  assert vox.train.batch_size == 32 and vox.train.epoch_milestones == (60, 90)
+  assert vox.train.loss_weights.perceptual == (10.0,) * 5
   assert not vox.pretrained.use_random_weights and tiny.pretrained.use_random_weights
   # `--config.batch_size` and `--config.train.batch_size` are one field.
   vox.batch_size = 64
   assert vox.train.batch_size == 64
   trainer.validate_config(tiny)
+
+
+@pytest.mark.parametrize('name', ['vox', 'paper', 'tiny', 'synthetic'])
+def test_every_training_sequence_can_be_overridden_on_the_command_line(name, monkeypatch):
+  # ml_collections' flags override tuples, not lists: a list field would refuse
+  # `--config.train.scales='(1.0, 0.5)'` with a flags parsing error.
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+  argv = ['run_train.py', f'--config=configs/{name}.py',
+          '--config.train.epoch_milestones=(7, 13)', '--config.train.scales=(1.0, 0.5)',
+          '--config.train.loss_weights.perceptual=(1.0, 2.0, 0.0, 0.0, 0.0)',
+          '--config.train.loss_weights.feature_matching=(1.0, 1.0, 1.0, 1.0)']
+  monkeypatch.setattr('sys.argv', argv)  # config_flags reads the overrides from sys.argv.
+  values = flags.FlagValues()
+  config_flags.DEFINE_config_file('config', f'configs/{name}.py', flag_values=values,
+                                  lock_config=False)
+  values(argv)
+  train = values.config.train
+  assert train.epoch_milestones == (7, 13) and train.scales == (1.0, 0.5)
+  assert train.loss_weights.perceptual == (1.0, 2.0, 0.0, 0.0, 0.0)
+  assert train.loss_weights.feature_matching == (1.0,) * 4
+  # Code and tests may still assign lists: the field keeps its tuple type.
+  train.scales = [1.0]
+  assert train.scales == (1.0,)
 
 
 def test_learning_rate_drops_tenfold_at_epoch_milestones():
