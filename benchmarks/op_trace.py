@@ -87,6 +87,12 @@ def parse_hlo(text: str) -> dict[str, dict[str, Any]]:
   return instructions
 
 
+def _main_network(info: Mapping[str, Any], default: str) -> str:
+  """The network most of an instruction's source ops belong to (`network_of`), or `default`."""
+  names = collections.Counter(network_of(n) for n in info['op_names'])
+  return names.most_common(1)[0][0] if names else default
+
+
 def summarize(events: Iterable[Mapping[str, Any]], instructions: Mapping[str, Mapping[str, Any]],
               top: int) -> dict[str, Any]:
   """Sums trace events ('X' events with 'name' and 'dur' in microseconds) that name an
@@ -100,16 +106,13 @@ def summarize(events: Iterable[Mapping[str, Any]], instructions: Mapping[str, Ma
       continue
     seconds = event['dur'] / 1e6
     by_kind[op_kind(event['name'], info['opcode'])] += seconds
-    names = collections.Counter(network_of(n) for n in info['op_names'])
-    by_network[names.most_common(1)[0][0] if names else 'step (losses, optimizer, glue)'] += seconds
+    by_network[_main_network(info, 'step (losses, optimizer, glue)')] += seconds
     by_instruction[event['name']] += seconds
   slowest = []
   for name, seconds in by_instruction.most_common(top):
     info = instructions[name]
-    names = collections.Counter(network_of(n) for n in info['op_names'])
     slowest.append({'instruction': name, 'seconds': seconds, 'shape': info['shape'],
-                    'kind': op_kind(name, info['opcode']),
-                    'network': names.most_common(1)[0][0] if names else ''})
+                    'kind': op_kind(name, info['opcode']), 'network': _main_network(info, '')})
   return {'traced_s': sum(by_kind.values()), 'by_kind': dict(by_kind.most_common()),
           'by_network': dict(by_network.most_common()), 'slowest': slowest}
 
