@@ -42,7 +42,7 @@ def vox256_model_config() -> ml_collections.ConfigDict:
           },
       },
       'discriminator_params': {
-          'scales': [1], 'block_expansion': 32, 'max_features': 512, 'num_blocks': 4, 'sn': True,
+          'scales': (1,), 'block_expansion': 32, 'max_features': 512, 'num_blocks': 4, 'sn': True,
       },
   })
 

@@ -8,6 +8,7 @@ import pathlib
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 import pytest
@@ -68,6 +69,19 @@ def test_every_training_sequence_can_be_overridden_on_the_command_line(name, mon
   # Code and tests may still assign lists: the field keeps its tuple type.
   train.scales = [1.0]
   assert train.scales == (1.0,)
+
+
+@pytest.mark.parametrize('name', ['vox', 'paper', 'tiny', 'synthetic'])
+def test_no_config_field_is_a_list(name):
+  # Every sequence a user may override is a tuple (see the test above); a list anywhere in a
+  # config, the model's included, could not be changed on the command line.
+  def lists(node, prefix=''):
+    for key, value in node.items():
+      if isinstance(value, ml_collections.ConfigDict):
+        yield from lists(value, f'{prefix}{key}.')
+      elif isinstance(value, list):
+        yield f'{prefix}{key}'
+  assert list(lists(load(name))) == []
 
 
 def test_learning_rate_drops_tenfold_at_epoch_milestones():
