@@ -14,6 +14,18 @@ frame), the range the reader sees in the generated frames, and their least-squar
 error on the driving frames (an angle that changes by less than twice that error is marked not
 meaningful). The job's config overrides (frame size, `demo.video_frames`) must be
 given again here as --config.* flags.
+
+With --mouth_reader=FILE it also says whether the mouth opens: a mouth reader
+(`g3fa_jax.metrics.mouth`, the pose reader's network with one output) trained on the job's
+training clips and their ground-truth mouth opening (written to FILE the first time,
+--mouth_steps steps; read from it afterwards) reads every generated and driving frame, and the
+opening gain is the least-squares gain of the generated mouth's change on the driving one's, in
+the animation (relative to the reference frame) and over the job's held-out reconstruction pairs
+(each driving frame reconstructed from its clip's first frame, relative to that source frame).
+
+  python benchmarks/animation_turn.py --workdir=runs/synthetic \
+      --pose_reader=runs/geometry/pose_reader_400x8_3000.msgpack \
+      --mouth_reader=runs/synthetic/mouth_reader_3000.msgpack
 """
 
 from __future__ import annotations
@@ -30,7 +42,62 @@ _JOB_CONFIG = config_flags.DEFINE_config_file('job_config', 'configs/synthetic.p
 _WORKDIR = flags.DEFINE_string('workdir', 'runs/synthetic', 'The main job\'s workdir.')
 _POSE_READER = flags.DEFINE_string('pose_reader', None, 'Pose reader variables (msgpack) written '
                                    'by benchmarks/bench_geometry.py in its workdir.')
+_MOUTH_READER = flags.DEFINE_string(
+    'mouth_reader', None, 'Mouth reader variables (msgpack); trained on the job\'s training '
+    'clips and written there if the file does not exist. Unset: no mouth figures.')
+_MOUTH_STEPS = flags.DEFINE_integer('mouth_steps', 3000, 'Training steps of a new mouth reader.')
 _JSON_OUT = flags.DEFINE_string('json_out', None, 'Write the figures to this JSON file.')
+
+
+def mouth_figures(config, animator, inputs, generated, reader_path: str, steps: int) -> dict:
+  """The mouth reader's figures: opening gain of the animation and of the held-out
+  reconstructions, the openings' ranges and the reader's error on real held-out frames."""
+  import time  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.demo import job  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.metrics import mouth  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.metrics import pose  # pylint: disable=g-import-not-at-top
+
+  def fit():
+    start = time.time()
+    images, openings = job.frames_and_truth(config, 'train', ('mouth',))
+    variables = mouth.train_mouth_reader(images, openings[:, 0], steps=steps)
+    print(f'mouth reader: {len(images)} training frames, {steps} steps, '
+          f'{time.time() - start:.0f} s', flush=True)
+    return variables
+
+  reader = pose.cached_reader(reader_path, fit)
+  ref = inputs.reference
+  read_generated = mouth.read_mouth(reader, np.asarray(generated))
+  read_driving = mouth.read_mouth(reader, inputs.driving)
+  animation = {
+      'target_change': [float(np.min(inputs.driving_mouth - inputs.driving_mouth[ref])),
+                        float(np.max(inputs.driving_mouth - inputs.driving_mouth[ref]))],
+      'generated_change': [float(np.min(read_generated - read_generated[ref])),
+                           float(np.max(read_generated - read_generated[ref]))],
+      'opening_gain': mouth.opening_gain(read_generated, inputs.driving_mouth, ref),
+      # What the reader gives the real driving frames: the gain of a perfect animation.
+      'opening_gain_of_driving': mouth.opening_gain(read_driving, inputs.driving_mouth, ref),
+      'reader_error_on_driving': float(np.abs(read_driving - inputs.driving_mouth).mean())}
+  # Held-out reconstructions: the generated mouth's change from the source frame's against the
+  # driving frame's, pooled over every pair (the source is row 0, its change 0 by definition).
+  moved, real, wanted, errors = [0.], [0.], [0.], []
+  for record, idx, source, driving in job.heldout_batches(config, 8):
+    truth = np.asarray(record['synthetic']['mouth'], np.float32)
+    prediction = animator.reconstruct(source, driving)['prediction']
+    read_source = mouth.read_mouth(reader, source[:1])[0]
+    read_real = mouth.read_mouth(reader, driving)
+    moved.extend(mouth.read_mouth(reader, prediction) - read_source)
+    real.extend(read_real - read_source)
+    wanted.extend(truth[idx] - truth[0])
+    errors.extend(np.abs(read_real - truth[idx]))
+  wanted = np.array(wanted)
+  reconstruction = {'pairs': len(errors),
+                    'target_change': [float(wanted.min()), float(wanted.max())],
+                    'opening_gain': mouth.opening_gain(np.array(moved), wanted, 0),
+                    'opening_gain_of_driving': mouth.opening_gain(np.array(real), wanted, 0),
+                    'reader_error_on_driving': float(np.mean(errors))}
+  return {'animation': animation, 'reconstruction': reconstruction}
 
 
 def main(argv) -> None:
@@ -80,6 +147,21 @@ def main(argv) -> None:
           f'{row["generated_change_deg"][1]:+.1f} deg: turn gain {gains[name]:.2f} (the reader is '
           f'{floor[name]:.1f} deg off on the driving frames'
           f'{"" if row["meaningful"] else "; the change is within its error: not meaningful"})')
+  if _MOUTH_READER.value:
+    if inputs.driving_mouth is None:
+      raise SystemExit(f'{workdir}: the held-out clips carry no ground-truth mouth opening')
+    result['mouth'] = mouth_figures(config, animator, inputs, generated, _MOUTH_READER.value,
+                                    _MOUTH_STEPS.value)
+    a, r = result['mouth']['animation'], result['mouth']['reconstruction']
+    print(f'mouth (opening 0..1): in the animation the driving mouth changes by '
+          f'{a["target_change"][0]:+.2f}..{a["target_change"][1]:+.2f}, the generated one by '
+          f'{a["generated_change"][0]:+.2f}..{a["generated_change"][1]:+.2f}: opening gain '
+          f'{a["opening_gain"]:.2f} (the real driving frames read by the same reader: '
+          f'{a["opening_gain_of_driving"]:.2f}); over {r["pairs"]} held-out reconstructions '
+          f'(changes {r["target_change"][0]:+.2f}..{r["target_change"][1]:+.2f} from the '
+          f'source frame): {r["opening_gain"]:.2f} (real frames: '
+          f'{r["opening_gain_of_driving"]:.2f}); the reader is '
+          f'{r["reader_error_on_driving"]:.3f} off on real held-out frames')
   if _JSON_OUT.value:
     pathlib.Path(_JSON_OUT.value).write_text(json.dumps(result, indent=1) + '\n')
 

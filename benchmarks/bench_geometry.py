@@ -93,35 +93,6 @@ def heldout_set(config, frames_per_clip: int):
   return {k: np.concatenate(v).astype(np.float32) for k, v in parts.items()}
 
 
-def pose_training_set(config, per_clip: int = 0):
-  """Training-split frames (N, H, W, 3) and their (yaw, pitch, roll) (N, 3); per_clip 0: all."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  from g3fa_jax.demo import job  # pylint: disable=g-import-not-at-top
-  clips = job._split_source(config, 'train')  # pylint: disable=protected-access
-  images, angles = [], []
-  for c in range(len(clips)):
-    record = clips[c]
-    n = record['num_frames']
-    idx = np.unique(np.linspace(0, n - 1, per_clip or n).round().astype(int))
-    images.append(job._decode_frames(record, idx))  # pylint: disable=protected-access
-    s = record['synthetic']
-    angles.append(np.stack([np.asarray(s[k])[idx] for k in ('yaw', 'pitch', 'roll')], 1))
-  return np.concatenate(images), np.concatenate(angles).astype(np.float32)
-
-
-def cached_variables(path: str, make):
-  """Flax variables saved at `path` (msgpack), or `make()`'s, saved there first."""
-  import flax  # pylint: disable=g-import-not-at-top
-  if os.path.exists(path):
-    with open(path, 'rb') as f:
-      return flax.serialization.msgpack_restore(f.read())
-  variables = make()
-  with open(path + '.tmp', 'wb') as f:
-    f.write(flax.serialization.msgpack_serialize(variables))
-  os.replace(path + '.tmp', path)
-  return variables
-
-
 def score(prediction, held, geometry_fn, pose_fn) -> dict:
   """Every metric of one set of predictions (N, H, W, 3) against the held-out set."""
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
@@ -260,7 +231,7 @@ def main(argv) -> None:
         depths = np.concatenate([depths, reader()['depth'][..., 0]])
       return job.fit_depth_network(base, images, depths, _GEOMETRY_READER_STEPS.value,
                                    what='Geometry reader')
-    unsup3d_variables = cached_variables(
+    unsup3d_variables = pose.cached_reader(
         os.path.join(workdir, f'geometry_reader_{reader_name}_{_GEOMETRY_READER_STEPS.value}'
                      '.msgpack'),
         fit_geometry_reader)
@@ -276,7 +247,7 @@ def main(argv) -> None:
 
   def fit_pose_reader():
     start = time.time()
-    images, angles = pose_training_set(base)
+    images, angles = job.frames_and_truth(base, 'train', ('yaw', 'pitch', 'roll'))
     if reader() is not None:
       images = np.concatenate([images, reader()['image']])
       angles = np.concatenate([angles, reader()['angles']])
@@ -285,7 +256,7 @@ def main(argv) -> None:
           flush=True)
     return variables
 
-  pose_variables = cached_variables(
+  pose_variables = pose.cached_reader(
       os.path.join(workdir, f'pose_reader_{reader_name}_{_POSE_STEPS.value}.msgpack'),
       fit_pose_reader)
 

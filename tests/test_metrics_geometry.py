@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from g3fa_jax.metrics import geometry
+from g3fa_jax.metrics import mouth
 from g3fa_jax.metrics import pose
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -149,3 +150,43 @@ def test_turn_gains_relative_to_the_reference_frame():
     pose.turn_gains(truth, truth, 9)
   with pytest.raises(ValueError, match='must both be'):
     pose.turn_gains(truth[:, :2], truth[:, :2], 0)
+
+
+def test_mouth_reader_reads_an_opening_and_the_opening_gain_scores_it():
+  # A dark slot whose height is the opening, on a bright face-coloured square.
+  rng = np.random.default_rng(0)
+  openings = rng.uniform(0, 1, 96).astype(np.float32)
+  images = np.full((96, 16, 16, 3), 0.8, np.float32)
+  for img, opening in zip(images, openings):
+    half = opening * 4
+    rows = np.arange(16) + 0.5
+    img[:, 5:11] *= (1 - np.clip(half - np.abs(rows - 8), 0, 1))[:, None, None]
+  train, test = slice(0, 80), slice(80, 96)
+  variables = mouth.train_mouth_reader(images[train], openings[train], steps=300, width=8,
+                                       learning_rate=3e-3)
+  read = mouth.read_mouth(variables, images[test], width=8)
+  assert read.shape == (16,)
+  mean_guess = np.abs(openings[train].mean() - openings[test]).mean()
+  assert np.abs(read - openings[test]).mean() < 0.5 * mean_guess
+  truth = openings[test]
+  assert mouth.opening_gain(truth + 0.3, truth, 2) == pytest.approx(1.)
+  assert mouth.opening_gain(truth[2] + 0.5 * (truth - truth[2]), truth, 2) == pytest.approx(0.5)
+  assert mouth.opening_gain(np.full(16, 0.4), truth, 2) == 0.
+  assert np.isnan(mouth.opening_gain(truth, np.full(16, 0.4), 2))
+  with pytest.raises(ValueError):
+    mouth.opening_gain(truth[:, None], truth[:, None], 0)
+  with pytest.raises(ValueError):
+    mouth.train_mouth_reader(images[:4], openings[:4, None])
+
+
+def test_cached_reader_writes_once_and_reads_back(tmp_path):
+  calls = []
+
+  def make():
+    calls.append(1)
+    return {'params': {'w': np.arange(3, dtype=np.float32)}}
+  path = tmp_path / 'reader.msgpack'
+  first = pose.cached_reader(path, make)
+  second = pose.cached_reader(path, make)
+  assert len(calls) == 1 and not (tmp_path / 'reader.msgpack.tmp').exists()
+  np.testing.assert_array_equal(second['params']['w'], first['params']['w'])

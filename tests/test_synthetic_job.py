@@ -127,6 +127,55 @@ def test_learning_curve_l1_is_the_heldout_l1(finished_job, tmp_path):
   assert set(curve.true_motion[5]) >= {'gain', 'keypoint_gain'}
 
 
+def test_frames_and_truth_and_the_animations_mouth_come_from_the_records(finished_job):
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  config, workdir, _ = finished_job
+  resolved = job.resolve_paths(config, workdir)
+  images, truth = job.frames_and_truth(resolved, 'train', ('yaw', 'mouth'), per_clip=2)
+  clips = job._split_source(resolved, 'train')  # pylint: disable=protected-access
+  assert images.shape == (2 * len(clips), 64, 64, 3) and truth.shape == (2 * len(clips), 2)
+  record = clips[0]
+  last = record['num_frames'] - 1
+  np.testing.assert_array_equal(images[:2], job._decode_frames(record, [0, last]))  # pylint: disable=protected-access
+  np.testing.assert_allclose(truth[1], [record['synthetic']['yaw'][last],
+                                        record['synthetic']['mouth'][last]], rtol=1e-6)
+  inputs = job.animation_inputs(resolved)
+  assert inputs.driving_mouth.shape == (len(inputs.driving),)
+  assert np.all((inputs.driving_mouth >= 0) & (inputs.driving_mouth <= 1))
+
+
+def test_animation_turn_benchmark_reads_the_turn_and_the_mouth(finished_job, tmp_path):
+  # benchmarks/animation_turn.py on the tiny job, with readers trained for a few steps: the
+  # figures' plumbing (a reader this short measures nothing; reuse of the written reader:
+  # tests/test_metrics_geometry.py::test_cached_reader_writes_once_and_reads_back).
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  import flax  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.metrics import pose  # pylint: disable=g-import-not-at-top
+  config, workdir, _ = finished_job
+  resolved = job.resolve_paths(config, workdir)
+  images, angles = job.frames_and_truth(resolved, 'train', ('yaw', 'pitch', 'roll'))
+  pose_reader = tmp_path / 'pose.msgpack'
+  pose_reader.write_bytes(flax.serialization.msgpack_serialize(
+      pose.train_pose_regressor(images, angles, steps=2)))
+  mouth_reader = tmp_path / 'mouth.msgpack'
+  overrides = ['--job_config.synthetic.videos=4', '--job_config.synthetic.frames=4',
+               '--job_config.demo.eval_clips=1', '--job_config.demo.eval_frames=2',
+               '--job_config.demo.video_frames=3']
+  command = [sys.executable, str(ROOT / 'benchmarks' / 'animation_turn.py'),
+             f'--workdir={workdir}', f'--pose_reader={pose_reader}',
+             f'--mouth_reader={mouth_reader}', '--mouth_steps=2',
+             f'--json_out={tmp_path / "turn.json"}', *overrides]
+  run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+  assert run.returncode == 0, run.stderr[-3000:]
+  assert 'opening gain' in run.stdout and mouth_reader.is_file()
+  figures = json.loads((tmp_path / 'turn.json').read_text())
+  assert figures['frames'] == 3 and set(figures['angles']) == {'yaw', 'pitch', 'roll'}
+  assert figures['mouth']['reconstruction']['pairs'] == 2
+  assert set(figures['mouth']['animation']) >= {'opening_gain', 'opening_gain_of_driving',
+                                                'reader_error_on_driving'}
+
+
 def test_depth_loss_ignores_border_columns():
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top

@@ -136,6 +136,26 @@ def _decode_frames(record: dict[str, Any], frame_indices) -> np.ndarray:
                   ).astype(np.float32) / 255.
 
 
+def frames_and_truth(config: ml_collections.ConfigDict, split: str, keys: Sequence[str],
+                     per_clip: int = 0) -> tuple[np.ndarray, np.ndarray]:
+  """Frames of every clip of `split` (per_clip evenly spaced ones per clip; 0: all) and their
+  ground truth: images (N, H, W, 3) float32 in [0, 1], truth (N, len(keys)) float32 from the
+  records' `synthetic` entries (e.g. 'yaw', 'pitch', 'roll', 'mouth'), for the fixed readers of
+  the benchmarks."""
+  clips = _split_source(config, split)
+  images, truth = [], []
+  for c in range(len(clips)):
+    record = clips[c]
+    n = record['num_frames']
+    idx = np.unique(np.linspace(0, n - 1, per_clip or n).round().astype(int))
+    if 'synthetic' not in record:
+      raise ValueError(f'{config.data.data_dir}: clip {c} of {split} has no ground truth (not '
+                       'synthetic data)')
+    images.append(_decode_frames(record, idx))
+    truth.append(np.stack([np.asarray(record['synthetic'][k])[idx] for k in keys], 1))
+  return np.concatenate(images), np.concatenate(truth).astype(np.float32)
+
+
 # ------------------------------------------------------------------------------ inverse renderer
 
 
@@ -391,7 +411,8 @@ class AnimationInputs:
   source: (H, W, 3) float32 in [0, 1], the first frame of a held-out person's clip; driving:
   (T, H, W, 3) the held-out clip of another person whose head turns the most; reference: the
   driving frame relative motion starts from; source_pose (3,) and driving_poses (T, 3): the
-  ground-truth (yaw, pitch, roll) in degrees (None for clips without them).
+  ground-truth (yaw, pitch, roll) in degrees (None for clips without them); driving_mouth (T,)
+  the driving clip's ground-truth mouth opening in [0, 1] (None likewise).
   """
   source: np.ndarray
   driving: np.ndarray
@@ -400,6 +421,7 @@ class AnimationInputs:
   driving_poses: np.ndarray | None
   source_identity: str
   driving_identity: str
+  driving_mouth: np.ndarray | None = None
 
   @property
   def yaw_range(self) -> float:
@@ -425,7 +447,9 @@ def animation_inputs(config: ml_collections.ConfigDict) -> AnimationInputs:
       source=_decode_frames(records[src], [0])[0], driving=_decode_frames(records[drv], range(n)),
       reference=reference_frame(source_pose, driving_poses), source_pose=source_pose,
       driving_poses=driving_poses, source_identity=identities[src],
-      driving_identity=identities[drv])
+      driving_identity=identities[drv],
+      driving_mouth=(np.asarray(records[drv]['synthetic']['mouth'], np.float32)[:n]
+                     if 'synthetic' in records[drv] else None))
 
 
 def write_animation(animator, config: ml_collections.ConfigDict, path: str | os.PathLike,
