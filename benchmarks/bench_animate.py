@@ -70,7 +70,7 @@ def animation_timer(animator: Animator, size: int, batch_size: int, num_frames: 
 
 def official_device(requested: Optional[str] = None) -> str:
   """The torch device of the official side: `requested`, else cuda when JAX runs on a GPU."""
-  return requested or ('cuda' if jax.default_backend() == 'gpu' else 'cpu')
+  return side_by_side.official_device(requested, jax.default_backend())
 
 
 def measure_batch(animator: Animator, size: int, batch_size: int, num_frames: int, repeats: int,

@@ -108,7 +108,7 @@ def main(argv) -> None:
 
   run_official = None
   if _OFFICIAL.value:
-    device = _OFFICIAL_DEVICE.value or ('cuda' if jax.default_backend() == 'gpu' else 'cpu')
+    device = side_by_side.official_device(_OFFICIAL_DEVICE.value, jax.default_backend())
     run_official = functools.partial(
         side_by_side.run_official, _OFFICIAL.value, 'train', batch_size, size,
         steps=_STEPS.value, warmup=_WARMUP.value, device=device)

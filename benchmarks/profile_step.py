@@ -36,6 +36,8 @@ _CONFIG = config_flags.DEFINE_config_file('config', 'configs/synthetic.py', 'Tra
 _BATCH = flags.DEFINE_integer('batch_size', None, 'Global batch (default: the config\'s).')
 _REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed calls per row.')
 _OFFICIAL = flags.DEFINE_string('official', None, 'A clone of the official code: profile it too.')
+_OFFICIAL_DEVICE = flags.DEFINE_string('official_device', None, 'torch device of the official '
+                                       'side (default: cuda when JAX runs on a GPU, else cpu).')
 _JSON = flags.DEFINE_bool('json', False, 'Also print the result as one JSON line.')
 _JSON_OUT = flags.DEFINE_string('json_out', None, 'Write the result to this JSON file.')
 _SKIP_STEP = flags.DEFINE_bool('skip_step', False, 'Do not time the full step at the end.')
@@ -163,8 +165,9 @@ def main(argv) -> None:
   step_seconds = None if _SKIP_STEP.value else _full_step_seconds(config, repeats)
   official = None
   if _OFFICIAL.value:
-    official = side_by_side.run_official(_OFFICIAL.value, 'profile', batch, size, steps=repeats,
-                                         warmup=1)
+    official = side_by_side.run_official(
+        _OFFICIAL.value, 'profile', batch, size, steps=repeats, warmup=1,
+        device=side_by_side.official_device(_OFFICIAL_DEVICE.value, jax.default_backend()))
   print(f'{config.image_size}x{config.image_size}, batch {batch}, {jax.devices()[0].platform}, '
         f'{side_by_side.machine()}')
   print(format_table(rows, official, step_seconds))

@@ -6,8 +6,10 @@ The machine decides the plan (`plan`):
 - GPU / TPU: `bench_train.py` (configs/vox.py, 256x256) in float32 and bfloat16 at 8, 16 and 32
   images per device, each with step time, images/s, MFU and peak device memory; the official step
   side by side at each batch size in float32 (the official code has no bfloat16 path); and
-  `bench_animate.py` at batch 1, 8, 32 and 128, official side by side. Ordered most telling
-  first: batch 16 in both dtypes, the animation, then batches 8 and 32.
+  `bench_animate.py` at batch 1, 8, 32 and 128, official side by side; `profile_step.py` at 16
+  images per device (per-network forward and forward+backward, the official networks on the GPU
+  too). Ordered most telling first: batch 16 in both dtypes, the animation, batches 8 and 32,
+  then the profile.
 - CPU: `bench_train.py` at batch 2 (what fits a CPU in minutes), official and ours alternating for
   two rounds of 3 steps; `bench_animate.py` at batch 1 and 8, two rounds; `profile_step.py`
   (per-network forward and forward+backward, both implementations); `profile_ops.py` (one traced
@@ -80,7 +82,11 @@ def plan(backend: str, device_count: int, official: Optional[str], workdir: str
   animate = ('animate', [py, str(HERE / 'bench_animate.py'),
                          f'--batch-sizes={GPU_ANIMATE_BATCHES}', '--frames=256', '--repeats=3',
                          f'--json-out={out("animate")}'] + side)
-  runs.extend(trains[:len(DTYPES)] + [animate] + trains[len(DTYPES):])
+  profile_name = f'profile_b{GPU_FIRST_BATCH_PER_DEVICE}'
+  profile = (profile_name, [py, str(HERE / 'profile_step.py'), '--config=configs/vox.py',
+                            f'--batch_size={GPU_FIRST_BATCH_PER_DEVICE * device_count}',
+                            '--repeats=5', f'--json_out={out(profile_name)}'] + side)
+  runs.extend(trains[:len(DTYPES)] + [animate] + trains[len(DTYPES):] + [profile])
   return runs
 
 

@@ -75,6 +75,12 @@ def parse_last_json(stdout: str) -> Optional[dict[str, Any]]:
   return None
 
 
+def official_device(requested: Optional[str], jax_backend: str) -> str:
+  """The torch device of the official side: `requested`, else cuda when JAX runs on a GPU (so
+  that both sides of a side-by-side figure run on the same kind of device)."""
+  return requested or ('cuda' if jax_backend == 'gpu' else 'cpu')
+
+
 def run_official(official: str, mode: str, batch: int, size: int, steps: int, warmup: int,
                  device: str = 'cpu', threads: int = 0,
                  timeout_s: Optional[float] = None) -> dict[str, Any]:

@@ -219,7 +219,8 @@ def test_run_all_plans_by_machine(tmp_path):
   assert all('--official=/x' in argv for name, argv in cpu.items() if name != 'profile_ops_b2')
   gpu = dict(run_all.plan('gpu', 2, None, str(tmp_path)))
   assert set(gpu) == {f'train_{d}_b{b}' for d in ('float32', 'bfloat16') for b in (8, 16, 32)
-                      } | {'animate'}
+                      } | {'animate', 'profile_b16'}
+  assert '--batch_size=32' in gpu['profile_b16']  # 16 per device x 2 devices
   assert '--batch_size=64' in gpu['train_bfloat16_b32']  # per device x 2 devices
   assert '--config.train.compute_dtype=bfloat16' in gpu['train_bfloat16_b32']
   assert not any(a.startswith('--official') for a in gpu['train_float32_b8'])
@@ -237,6 +238,12 @@ def test_run_all_assembles_one_json(tmp_path):
   assert results['profile_b2'] == {'error': 'exit 1'}
   assert figures['backend'] == 'gpu' and 'cpu' in figures['machine']
   json.dumps(figures)
+
+
+def test_the_official_side_runs_on_the_gpu_when_jax_does():
+  assert side_by_side.official_device(None, 'gpu') == 'cuda'
+  assert side_by_side.official_device(None, 'cpu') == 'cpu'
+  assert side_by_side.official_device('cuda:1', 'cpu') == 'cuda:1'
 
 
 def test_run_all_refuses_an_out_path_in_a_missing_folder(tmp_path):
@@ -267,3 +274,4 @@ def test_run_all_budget_stops_a_long_benchmark_and_skips_the_rest(tmp_path):
 def test_run_all_plans_the_middle_gpu_batch_and_the_animation_first(tmp_path):
   names = [name for name, _ in run_all.plan('gpu', 1, '/x', str(tmp_path))]
   assert names[:3] == ['train_float32_b16', 'train_bfloat16_b16', 'animate']
+  assert names[-1] == 'profile_b16'
