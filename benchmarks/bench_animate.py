@@ -68,11 +68,6 @@ def animation_timer(animator: Animator, size: int, batch_size: int, num_frames: 
   return first, seconds_per_frame
 
 
-def official_device(requested: Optional[str] = None) -> str:
-  """The torch device of the official side: `requested`, else cuda when JAX runs on a GPU."""
-  return side_by_side.official_device(requested, jax.default_backend())
-
-
 def measure_batch(animator: Animator, size: int, batch_size: int, num_frames: int, repeats: int,
                   rounds: int, official: Optional[str], device: str = 'cpu') -> dict[str, Any]:
   """Ours (and the official side when `official`, on torch `device`) at one batch size,
@@ -157,7 +152,7 @@ def main() -> None:
         f'{size}x{size}; frames per pass: {animator.frames_per_pass or "the whole batch"}',
         flush=True)
   rows = []
-  device = official_device(args.official_device)
+  device = side_by_side.official_device(args.official_device, jax.default_backend())
   for batch_size in batch_sizes:
     num_frames = max(args.frames, batch_size)
     num_frames -= num_frames % batch_size

@@ -7,6 +7,7 @@ applied to generated and to real driving frames (the real frames' error is the f
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any, Callable
 
@@ -126,10 +127,17 @@ def train_frame_regressor(module: FrameRegressor, images: np.ndarray, targets: n
   return {'params': jax.device_get(params)}
 
 
+@functools.lru_cache(maxsize=None)
+def _jitted_apply(module: FrameRegressor) -> Callable[..., jax.Array]:
+  # One compiled reader per (equal, hashable) module: a fresh jax.jit per call traced and
+  # compiled again each time (~0.2 s against ~0.015 s for 8 frames at 64x64 on a CPU).
+  return jax.jit(module.apply)
+
+
 def predict_frames(module: FrameRegressor, variables: Any, images: np.ndarray,
                    batch_size: int = 64) -> np.ndarray:
   """(N, module.outputs) read from images (N, H, W, 3) in [0, 1]."""
-  apply = jax.jit(module.apply)
+  apply = _jitted_apply(module)
   out = [np.asarray(apply(variables, jnp.asarray(images[i:i + batch_size], jnp.float32)))
          for i in range(0, len(images), batch_size)]
   return np.concatenate(out) if out else np.zeros((0, module.outputs), np.float32)
