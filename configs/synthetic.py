@@ -32,7 +32,7 @@ def get_config() -> ml_collections.ConfigDict:
   generator = config.model.generator_params
   generator.update(block_expansion=16, max_features=64, decoder_hidden_channels=32)
   generator.render_params.output_channels = 64  # = the generator's feature width.
-  # Two g3fa-jax options (README, "Training on the synthetic heads"). The official warps, with
+  # Two g3fa-jax options (docs/synthetic_training.md). The official warps, with
   # grid_sample's align_corners=False, are not an identity at zero motion: on 64x64 frames and a
   # 16x16 motion field they alone cost 0.059 held-out L1 against 0.030 for copying the source.
   generator.warp_align_corners = True
@@ -102,7 +102,7 @@ def get_config() -> ml_collections.ConfigDict:
       # the full step) with each keypoint's local warp L1 (motion_warmup_local_motion, relative to
       # the warped source's L1), which trains the keypoints while the mask still sits on zero
       # motion. The mask leaves zero motion by itself, but when varies with the seed (after
-      # 1250-2750 steps, or not within 3000; README, "Training on the synthetic heads"), so the
+      # 1250-2750 steps, or not within 3000; docs/synthetic_training.md), so the
       # warm-up runs until the warped source beats copying the source on the training pairs
       # (below motion_warmup_stop_below of it over the last motion_warmup_every steps, after at
       # least motion_warmup_min_steps), at most motion_warmup_steps steps.

@@ -78,7 +78,7 @@ def get_config() -> ml_collections.ConfigDict:
       # g3fa-jax option: for this many first steps the dense motion's zero-motion channel gets no
       # mask weight (its logit -20), so the warp must use the keypoints' motions while they are
       # still poor; without it the mask's softmax settles on zero motion within tens of steps and
-      # never leaves it on small or synthetic data (README, "Training on the synthetic heads").
+      # never leaves it on small or synthetic data (docs/synthetic_training.md).
       'zero_motion_warmup_steps': 0,
       # Random thin-plate-spline warp of the equivariance losses.
       'transform_params': {'sigma_affine': 0.05, 'sigma_tps': 0.005, 'points_tps': 5},

@@ -9,7 +9,7 @@ optionally with each keypoint's local warp L1 (`g3fa_jax.losses.local_motion`), 
 keypoints whatever the mask does: with it the mask leaves zero motion by itself. With
 `zero_motion_warmup` the zero-motion channel of the mask is withheld for the first steps (see
 `train.zero_motion_warmup_steps`): without it the mask settles on zero motion within tens of steps
-and the keypoints never become useful (README, "Training on the synthetic heads"). The keypoint
+and the keypoints never become useful (docs/synthetic_training.md). The keypoint
 separation loss (`keypoint_separation`, g3fa_jax.losses.keypoint_separation) keeps the keypoints
 apart. The local motion and separation settings (`train.local_motion_*`,
 `train.keypoint_separation_sigma`) are G3FA's; the weights here are relative to the warped

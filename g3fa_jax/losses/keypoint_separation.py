@@ -5,7 +5,7 @@ heatmaps are nearly uniform, so every keypoint starts at the middle of the frame
 data nothing in FOMM's losses pulls them apart quickly: the equivariance losses are nearly met by
 keypoints that stay at the centre, and a keypoint whose heatmap is spread over the whole face
 barely moves when the head turns. Measured on the synthetic heads: after the whole main job all
-15 keypoints were within 0.1 of the frame's centre (README, "Training on the synthetic heads").
+15 keypoints were within 0.1 of the frame's centre (docs/synthetic_training.md).
 The separation loss of Zhang et al. (CVPR 2018, "Unsupervised discovery of object landmarks as
 structural representations") penalises each pair of keypoints by a Gaussian of their distance, so
 the detector must make its heatmaps peaked and put them at different places.

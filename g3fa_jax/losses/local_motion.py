@@ -3,7 +3,7 @@
 FOMM trains the keypoints only through the dense motion's mask, a softmax over the zero motion and
 the K keypoint motions. On a static background the zero motion is right almost everywhere, the
 mask settles on it within tens of steps, and from then on no gradient reaches the keypoints: they
-never become useful (README, "Training on the synthetic heads"). This loss bypasses the mask: the
+never become useful (docs/synthetic_training.md). This loss bypasses the mask: the
 source warped by keypoint k's local affine motion (`sparse_motions`, the same motion the dense
 motion network blends) must match the driving frame in a Gaussian window around the driving
 keypoint. The windows are held fixed (stop-gradient), so no gradient of this loss moves a
@@ -17,7 +17,7 @@ blurred levels widen the basin of the L1, as in FOMM's multi-scale perceptual lo
 With `highpass_sigma` the frames are compared high-passed (each minus its Gaussian blur): the
 shading of a turning head stays with the light, not with the face, and on the plain frames it
 pulls the L1's minimum towards half the true motion; on the high-passed ones the true motion is
-the minimum (README, "Training on the synthetic heads").
+the minimum (docs/synthetic_training.md).
 """
 
 from __future__ import annotations
