@@ -10,6 +10,11 @@
   # resolution and at full resolution, and by a free-form motion field at the dense motion's
   # resolution fitted to each pair (it sees the driving frame: a bound, not a method).
   python benchmarks/diagnose_motion.py --workdir=runs/diag --check=oracle
+  # What each factor of a frame costs: the held-out driving frames rendered again with one factor
+  # (pose, mouth, eyes, light, background; g3fa_jax.synthetic.factors) at the source frame's
+  # values, against the real driving frames. Holding the light is what a perfect animator gives
+  # (nothing of the driving frame's light passes through the keypoints): the floor of any method.
+  python benchmarks/diagnose_motion.py --workdir=runs/diag --check=factors
   # Keypoint detector + dense motion alone, trained on the L1 between the warped source and the
   # driving frame (+ the equivariance losses with --equivariance=10): does the warp beat copying?
   python benchmarks/diagnose_motion.py --workdir=runs/diag --check=motion --steps=600 --every=200
@@ -50,7 +55,8 @@ from ml_collections import config_flags
 _CONFIG = config_flags.DEFINE_config_file('config', 'configs/synthetic.py', 'Synthetic job config.',
                                           lock_config=False)
 _WORKDIR = flags.DEFINE_string('workdir', 'runs/diagnose', 'The synthetic clips go here.')
-_CHECK = flags.DEFINE_enum('check', 'floors', ['floors', 'motion', 'oracle'], 'Which figures.')
+_CHECK = flags.DEFINE_enum('check', 'floors', ['floors', 'motion', 'oracle', 'factors'],
+                           'Which figures.')
 _FIT_STEPS = flags.DEFINE_integer('fit_steps', 300, 'Adam steps of the free-form warp fitted to '
                                   'each held-out pair (--check=oracle).')
 _STEPS = flags.DEFINE_integer('steps', 600, "Training steps of --check=motion.")
@@ -110,6 +116,32 @@ def floors(config) -> None:
   for align in (False, True):
     print(f'held-out L1, the source warped by zero motion on a {size}x{size} field, '
           f'align_corners={align}: {heldout(lambda s, d, a=align: identity_warp(s, size, a)):.4f}')
+
+
+def factors(config) -> None:
+  """Held-out L1 of each driving frame rendered again with some factors at the source frame's
+  values: what those factors' change alone costs."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.demo import job  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.synthetic import factors as factors_lib  # pylint: disable=g-import-not-at-top
+  held_sets = [(name,) for name in factors_lib.FACTORS]
+  held_sets.append(tuple(name for name in factors_lib.FACTORS if name != 'pose'))
+  totals = np.zeros(len(held_sets) + 2)
+  count = 0
+  for record, indices, source, driving in job.heldout_batches(config, 64):
+    errors = [np.abs(source - driving).mean(), np.abs(
+        factors_lib.rerender(record, indices, ()) - driving).mean()]
+    errors += [np.abs(factors_lib.rerender(record, indices, held) - driving).mean()
+               for held in held_sets]
+    totals += np.array(errors) * len(driving)
+    count += len(driving)
+  copy = totals[0] / count
+  print(f'held-out L1, copying the source frame: {copy:.4f}')
+  print(f'held-out L1, the driving frames rendered again (a check: 0): {totals[1] / count:.4f}')
+  for held, total in zip(held_sets, totals[2:]):
+    what = f'the {held[0]}' if len(held) == 1 else 'every factor but the pose'
+    print(f"held-out L1, the driving frames with {what} held at the source frame's: "
+          f'{total / count:.4f} ({total / count / copy:.2f}x copying)')
 
 
 def oracle(config) -> None:
@@ -233,7 +265,7 @@ def main(argv) -> None:
   from g3fa_jax.demo import job  # pylint: disable=g-import-not-at-top
   config = job.resolve_paths(_CONFIG.value, _WORKDIR.value)
   job.prepare_data(config)
-  {'floors': floors, 'motion': motion, 'oracle': oracle}[_CHECK.value](config)
+  {'floors': floors, 'motion': motion, 'oracle': oracle, 'factors': factors}[_CHECK.value](config)
 
 
 if __name__ == '__main__':

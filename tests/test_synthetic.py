@@ -3,6 +3,7 @@ expression; the CLI writes shards that the training pipeline reads."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import grain
@@ -12,11 +13,13 @@ import pytest
 
 from data_prep import synthetic as synthetic_prep
 from g3fa_jax.data import pipeline
+from g3fa_jax.data import records
 from g3fa_jax.data import source as source_lib
 from g3fa_jax.models import inverse_renderer
 from g3fa_jax.synthetic import camera
 from g3fa_jax.synthetic import clips
 from g3fa_jax.synthetic import dataset
+from g3fa_jax.synthetic import factors
 from g3fa_jax.synthetic import pose
 from g3fa_jax.synthetic import render
 from g3fa_jax.synthetic import sdf
@@ -219,6 +222,39 @@ def test_reader_frames_show_new_people_with_their_ground_truth():
   assert not np.allclose(np.asarray(data_person.skin), np.asarray(reader_person.skin))
   with pytest.raises(ValueError, match='frames_per_clip'):
     dataset.reader_frames(settings, clips=1, frames_per_clip=1)
+
+
+def test_every_frame_field_is_in_exactly_one_factor_and_held_factors_take_that_frames_values():
+  fields = [f.name for f in dataclasses.fields(clips.Frames)]
+  grouped = [name for group in factors.FACTORS.values() for name in group]
+  assert sorted(grouped) == sorted(fields)
+  frames = clips.make_clip(0, 5, 5, T).frames
+  own = factors.frames_with(frames, [3, 1], ())
+  held = factors.frames_with(frames, [3, 1], ('light', 'mouth'), at=2)
+  for name in fields:
+    got_own, got_held = np.asarray(getattr(own, name)), np.asarray(getattr(held, name))
+    np.testing.assert_array_equal(got_own, np.asarray(getattr(frames, name))[[3, 1]])
+    in_held = name in factors.FACTORS['light'] + factors.FACTORS['mouth']
+    want = np.asarray(getattr(frames, name))[[2, 2] if in_held else [3, 1]]
+    np.testing.assert_array_equal(got_held, want)
+  with pytest.raises(ValueError, match="unknown factors \\['lighting'\\]"):
+    factors.frames_with(frames, [0], ('lighting',))
+
+
+def test_rerender_gives_the_stored_frames_back_and_holding_every_factor_gives_the_source():
+  settings = dataset.Settings(videos=2, identities=-1, frames=T, size=SIZE, encoding='png')
+  record = dataset.render_item(dataset.plan(settings)[1], settings)
+  stored = np.stack([records.decode_image(f) for f in record['frames']]).astype(np.float32) / 255.
+  indices = list(range(T))
+  np.testing.assert_array_equal(factors.rerender(record, indices, ()), stored)
+  every = factors.rerender(record, indices, tuple(factors.FACTORS), at=0)
+  np.testing.assert_array_equal(every, np.repeat(stored[:1], T, axis=0))
+  # The light drifts over the clip: held at frame 0's, the last frame changes, the first does not.
+  lit = factors.rerender(record, indices, ('light',), at=0)
+  np.testing.assert_array_equal(lit[0], stored[0])
+  assert np.abs(lit[-1] - stored[-1]).mean() > 1e-3
+  with pytest.raises(ValueError, match='not a synthetic clip'):
+    factors.rerender({k: v for k, v in record.items() if k != 'synthetic'}, indices, ())
 
 
 def test_split_is_identity_disjoint():
