@@ -225,6 +225,23 @@ def test_bfloat16_compute_keeps_float32_state_and_outputs():
                          collections['spectral']['discs_1']['down_blocks_1']['conv']['u'])
 
 
+def test_bfloat16_step_runs_every_convolution_in_bfloat16():
+  """The keypoints stay float32 (sampling coordinates); their heatmaps, fed to the dense motion's
+  hourglass beside the bfloat16 image, once promoted the hourglass and everything after it (the
+  renderer, the SPADE decoder: most of the step) to float32 under compute_dtype='bfloat16'."""
+  import re  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  sys.path.insert(0, str(CONFIGS.parent / 'benchmarks'))
+  import step_setup  # pylint: disable=g-import-not-at-top
+  config = load('tiny')
+  config.train.compute_dtype = 'bfloat16'
+  step = step_setup.jitted_train_step(step_setup.override(config, batch_size=2))
+  text = step.lower().as_text()
+  outputs = re.findall(r'stablehlo\.convolution\(.*?\)\s*->\s*tensor<(?:\d+x)*(\w+?)>', text)
+  assert len(outputs) > 100  # every network's forward and backward
+  assert set(outputs) == {'bf16'}, {d: outputs.count(d) for d in set(outputs)}
+
+
 def test_pretrained_checkpoints_written_like_the_converters_load(tmp_path):
   from g3fa_jax import checkpoint as ckpt  # pylint: disable=g-import-not-at-top
   config = load('tiny')

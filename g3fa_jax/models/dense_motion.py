@@ -86,8 +86,10 @@ class DenseMotionNetwork(nn.Module):
                            align_corners=self.align_corners).reshape(b, k1, h, w, c)
     out = {'sparse_deformed': deformed}
 
-    # Channels ordered per motion k: [heatmap_k, deformed_k (C)], as the official view().
-    inputs = jnp.concatenate([heatmap, deformed], axis=-1)
+    # Channels ordered per motion k: [heatmap_k, deformed_k (C)], as the official view(). The
+    # heatmaps come from float32 keypoints: in the image's dtype, so that a bfloat16 step does not
+    # silently run the hourglass, and after it the whole generator, in float32.
+    inputs = jnp.concatenate([heatmap.astype(deformed.dtype), deformed], axis=-1)
     inputs = jnp.transpose(inputs, (0, 2, 3, 1, 4)).reshape(b, h, w, k1 * (c + 1))
     prediction = Hourglass(self.block_expansion, self.num_blocks, self.max_features,
                            name='hourglass')(inputs, train)

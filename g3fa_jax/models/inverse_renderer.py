@@ -53,7 +53,7 @@ def normals_from_depth(depth: jax.Array, fov_degrees: float) -> jax.Array:
   tu = points[:, 1:-1, 2:] - points[:, 1:-1, :-2]
   tv = points[:, 2:, 1:-1] - points[:, :-2, 1:-1]
   inner = jnp.cross(tu, tv)
-  border = jnp.asarray([0., 0., 1.], depth.dtype)
+  border = jnp.asarray([0., 0., 1.], inner.dtype)  # float32 points even for a bfloat16 depth
   normal = jnp.broadcast_to(border, points.shape).at[:, 1:-1, 1:-1].set(inner)
   norm = jnp.sqrt(jnp.sum(normal ** 2, axis=-1, keepdims=True))
   return normal / (norm + NORMAL_EPS)
