@@ -7,6 +7,7 @@ function of (dataset seed, clip index, identity index, frame count, fps).
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import flax.struct
 import numpy as np
@@ -136,3 +137,15 @@ def posed_frames(identity_frames: Frames, angles: np.ndarray) -> Frames:
   angles = np.asarray(angles, np.float32)
   return identity_frames.replace(rotation=pose_lib.rotation(angles[:, 0], angles[:, 1],
                                                             angles[:, 2]))
+
+
+def clip_of_record(record: dict[str, Any], needed_for: str) -> Clip:
+  """The clip a synthetic record was rendered from, rebuilt from `record['synthetic']` (seed,
+  clip and identity index), its frame count and fps; a ValueError naming the record and
+  `needed_for` (what wanted it) when the record is not a synthetic clip."""
+  params = record.get('synthetic')
+  if not params:
+    raise ValueError(f'record {record.get("key")!r} is not a synthetic clip (no "synthetic" '
+                     f'field): {needed_for} needs the renderer\'s parameters')
+  return make_clip(int(params['seed']), int(params['clip_index']), int(params['identity_index']),
+                   int(record['num_frames']), float(record['fps']))

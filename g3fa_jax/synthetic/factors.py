@@ -53,13 +53,7 @@ def rerender(record: dict[str, Any], indices: Sequence[int], held: Sequence[str]
   (with nothing held they are the stored frames, PNG-encoded clips exactly). Needs the record's
   `synthetic` field (clips written by `g3fa_jax.synthetic.writer`) and the steps it was rendered
   with (the defaults are the writer's)."""
-  meta = record.get('synthetic')
-  if not meta:
-    raise ValueError(f"rerender: record {record.get('key')!r} is not a synthetic clip (no "
-                     "'synthetic' field)")
-  clip = clips_lib.make_clip(int(meta['seed']), int(meta['clip_index']),
-                             int(meta['identity_index']), int(record['num_frames']),
-                             float(record['fps']))
+  clip = clips_lib.clip_of_record(record, 'rerendering it')
   out = render.render_frames(clip.identity, frames_with(clip.frames, indices, held, at),
                              size=int(record['frame_size'][0]), steps=steps,
                              shadow_steps=shadow_steps)

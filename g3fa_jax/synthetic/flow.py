@@ -49,13 +49,7 @@ class ClipPoses:
 
 def clip_poses(record: dict[str, Any]) -> ClipPoses:
   """The poses of a synthetic clip's frames, rebuilt from `record['synthetic']`."""
-  if 'synthetic' not in record:
-    raise ValueError(f'record {record.get("key")!r} is not a synthetic clip (no "synthetic" '
-                     'field): ground-truth motion needs the renderer\'s parameters')
-  params = record['synthetic']
-  return poses_of(clips_lib.make_clip(int(params['seed']), int(params['clip_index']),
-                                      int(params['identity_index']), int(record['num_frames']),
-                                      float(record['fps'])))
+  return poses_of(clips_lib.clip_of_record(record, 'ground-truth motion'))
 
 
 def poses_of(clip: clips_lib.Clip) -> ClipPoses:
