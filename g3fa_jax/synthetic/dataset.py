@@ -121,7 +121,7 @@ def make_record(item: ClipPlan, clip: clips_lib.Clip, rendered: dict[str, np.nda
                 settings: Settings) -> dict[str, Any]:
   """One rendered clip -> a record dict (`g3fa_jax.data.records` schema + `synthetic`)."""
   size = settings.size
-  images = np.clip(np.round(rendered['image'] * 255.), 0, 255).astype(np.uint8)
+  images = render.to_8bit(rendered['image'])
   frames = [records.encode_image(im, settings.encoding) for im in images]
   depth = [records.encode_map16(d[..., 0], records.DEPTH_MIN, records.DEPTH_RANGE)
            for d in rendered['depth']]
@@ -191,7 +191,7 @@ def reader_frames(settings: Settings, clips: int, frames_per_clip: int = 8
     clip = clips_lib.make_clip(settings.seed, index, index, frames_per_clip, settings.fps)
     out = render.render_frames(clip.identity, clip.frames, size=settings.size,
                                steps=settings.steps, shadow_steps=settings.shadow_steps)
-    parts['image'].append(np.round(np.clip(np.asarray(out['image']), 0., 1.) * 255.) / 255.)
+    parts['image'].append(render.as_stored(out['image']))
     parts['angles'].append(clip.angles)
     parts['depth'].append(np.asarray(out['depth']))
     parts['normal'].append(np.asarray(out['normal']))

@@ -57,4 +57,4 @@ def rerender(record: dict[str, Any], indices: Sequence[int], held: Sequence[str]
   out = render.render_frames(clip.identity, frames_with(clip.frames, indices, held, at),
                              size=int(record['frame_size'][0]), steps=steps,
                              shadow_steps=shadow_steps)
-  return (np.round(np.clip(np.asarray(out['image']), 0., 1.) * 255.) / 255.).astype(np.float32)
+  return render.as_stored(out['image'])

@@ -182,6 +182,17 @@ def render_frames(identity: Any, frames: clips_lib.Frames, size: int,
   return jax.vmap(lambda f: render_frame(identity, f, size, steps, shadow_steps))(frames)
 
 
+def to_8bit(image: Any) -> np.ndarray:
+  """Rendered (..., 3) colours in [0, 1] (values outside are clipped) -> uint8, as clips are
+  stored."""
+  return np.round(np.clip(np.asarray(image), 0., 1.) * 255.).astype(np.uint8)
+
+
+def as_stored(image: Any) -> np.ndarray:
+  """Rendered colours as the stored clips hold them: rounded to 8 bits, float32 in [0, 1]."""
+  return (to_8bit(image) / 255.).astype(np.float32)
+
+
 def render_clip(clip: clips_lib.Clip, size: int, steps: int = MARCH_STEPS,
                 shadow_steps: int = SHADOW_STEPS) -> dict[str, np.ndarray]:
   """A whole clip -> numpy dict of image, depth, normal, mask, each (T, S, S, C) float32."""
