@@ -275,3 +275,25 @@ def test_run_all_plans_the_middle_gpu_batch_and_the_animation_first(tmp_path):
   names = [name for name, _ in run_all.plan('gpu', 1, '/x', str(tmp_path))]
   assert names[:3] == ['train_float32_b16', 'train_bfloat16_b16', 'animate']
   assert names[-1] == 'profile_b16'
+
+
+def test_bench_conv_rows_compute_the_same_convolution_on_both_sides():
+  """Each row of bench_conv is the same result in JAX (NHWC) and PyTorch (NCHW), so its two
+  timings compare the same work."""
+  pytest.importorskip('torch')
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import bench_conv  # pylint: disable=g-import-not-at-top
+  inputs = bench_conv.conv_inputs(batch=2, size=6, cin=3, cout=4, k=3, seed=1)
+  ours = {row: call() for row, call in bench_conv.jax_calls(inputs).items()}
+  theirs = {row: call() for row, call in bench_conv.torch_calls(inputs, threads=1).items()}
+  assert set(ours) == set(theirs) == set(bench_conv.ROWS)
+  nchw = lambda t: t.detach().permute(0, 2, 3, 1).numpy()
+  np.testing.assert_allclose(np.asarray(ours['forward']), nchw(theirs['forward']), atol=1e-5)
+  np.testing.assert_allclose(np.asarray(ours['input gradient']), nchw(theirs['input gradient']),
+                             atol=1e-5)
+  weight, bias = ours['weight gradient']
+  np.testing.assert_allclose(np.asarray(weight),
+                             theirs['weight gradient'][0].permute(2, 3, 1, 0).numpy(), atol=1e-4)
+  np.testing.assert_allclose(np.asarray(bias), theirs['weight gradient'][1].numpy(), atol=1e-4)
+  # Not all zeros: the rows compute something.
+  assert np.abs(np.asarray(weight)).max() > 0.1
