@@ -13,7 +13,8 @@ The machine decides the plan (`plan`):
 - CPU: `bench_train.py` at batch 2 (what fits a CPU in minutes), official and ours alternating for
   two rounds of 3 steps; `bench_animate.py` at batch 1 and 8, two rounds; `profile_step.py`
   (per-network forward and forward+backward, both implementations); `profile_ops.py` (one traced
-  step, per kind of op and network).
+  step, per kind of op and network); `bench_conv.py` at the SPADE decoder's 256x256 and 128x128
+  shapes (one convolution's forward, input and weight gradient, XLA and PyTorch side by side).
 Each benchmark writes its own JSON into a working folder; `assemble` merges them with the machine,
 the date and the git commit into the --out file, rewritten after each benchmark. A benchmark that
 fails is recorded with its exit status, and the others still run. --budget_s caps the whole run (a
@@ -41,6 +42,9 @@ import side_by_side  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 GPU_BATCHES_PER_DEVICE = (8, 16, 32)
 GPU_FIRST_BATCH_PER_DEVICE = 16
+# (size, in, out) of the convolutions `bench_conv.py` times on a CPU: the SPADE decoder's gamma and
+# beta at 256x256 and 128x128 (batch 2), where XLA's weight gradient trails oneDNN's (docs/speed.md).
+CPU_CONV_SHAPES = ((256, 128, 64), (128, 128, 256))
 GPU_ANIMATE_BATCHES = '1,8,32,128'
 DTYPES = ('float32', 'bfloat16')
 # A benchmark is not started with less than this left of --budget_s (compilation alone takes ~1 min).
@@ -68,6 +72,11 @@ def plan(backend: str, device_count: int, official: Optional[str], workdir: str
                  + side))
     runs.append(('profile_ops_b2', [py, str(HERE / 'profile_ops.py'), '--config=configs/vox.py',
                                     '--batch_size=2', f'--json_out={out("profile_ops_b2")}']))
+    for size, cin, cout in CPU_CONV_SHAPES:
+      name = f'conv_{size}_{cin}x{cout}'
+      runs.append((name, [py, str(HERE / 'bench_conv.py'), '--torch', f'--size={size}',
+                          f'--in_channels={cin}', f'--out_channels={cout}',
+                          f'--json_out={out(name)}']))
     return runs
   # Most telling first, so that a --budget_s that runs out drops the least: the middle batch in
   # both dtypes, the animation, then the other batches.

@@ -215,8 +215,11 @@ def test_animate_batch_with_a_missing_official_clone(tmp_path):
 
 def test_run_all_plans_by_machine(tmp_path):
   cpu = dict(run_all.plan('cpu', 1, '/x', str(tmp_path)))
-  assert set(cpu) == {'train_float32_b2', 'animate', 'profile_b2', 'profile_ops_b2'}
-  assert all('--official=/x' in argv for name, argv in cpu.items() if name != 'profile_ops_b2')
+  assert set(cpu) == {'train_float32_b2', 'animate', 'profile_b2', 'profile_ops_b2',
+                      'conv_256_128x64', 'conv_128_128x256'}
+  assert all('--official=/x' in argv for name, argv in cpu.items()
+             if not name.startswith(('profile_ops', 'conv')))
+  assert '--in_channels=128' in cpu['conv_256_128x64'] and '--torch' in cpu['conv_256_128x64']
   gpu = dict(run_all.plan('gpu', 2, None, str(tmp_path)))
   assert set(gpu) == {f'train_{d}_b{b}' for d in ('float32', 'bfloat16') for b in (8, 16, 32)
                       } | {'animate', 'profile_b16'}
