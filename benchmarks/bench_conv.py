@@ -1,12 +1,13 @@
-r"""One convolution, three ways of timing it: forward, input gradient, weight (+ bias) gradient,
-in JAX (XLA, with the project's CPU flags) and, with --torch, in PyTorch (oneDNN) side by side.
+r"""One convolution's three parts timed: forward, input gradient, weight (+ bias) gradient, in JAX
+(XLA, with the project's CPU flags) and, with --torch, in PyTorch (oneDNN) side by side.
 
-  python benchmarks/bench_conv.py --torch                 # the SPADE decoder's 3x3, 128 -> 128
+  python benchmarks/bench_conv.py --torch                       # 3x3, 128 -> 128, 2 x 256x256
+  python benchmarks/bench_conv.py --torch --out_channels=64     # the SPADE decoder's gamma, beta
   python benchmarks/bench_conv.py --torch --size=64 --in_channels=1024 --out_channels=1024
 
 The training step's profile (docs/speed.md) compares whole networks; this says whether the
 difference lies in the convolutions themselves. Each figure is the median of --repeats calls
-after one warm-up call, the two sides alternating, with the FLOP rate (2 multiply-adds per tap).
+after one warm-up call, the two sides alternating, with the FLOP rate (a multiply-add, 2 FLOPs, per tap and channel pair).
 XLA computes a weight gradient without the forward (a convolution is linear), and PyTorch's
 `convolution_backward` is asked for exactly the gradients of each row, so the rows compare the
 same work.
