@@ -119,6 +119,19 @@ def uploads(tmp_path_factory) -> dict[str, pathlib.Path]:
           'bad': root / 'notes.mp4'}
 
 
+def _wait_for_result(page) -> None:
+  """Waits for the result video; without one in JOB_SECONDS, fails with what the page shows
+  instead (the summary and the page's text, where an error appears), so a failure says why."""
+  from playwright.sync_api import TimeoutError as PlaywrightTimeout  # pylint: disable=g-import-not-at-top
+  try:
+    page.locator('#result video[src]').wait_for(timeout=JOB_SECONDS * 1000)
+  except PlaywrightTimeout:
+    summary = page.locator('#summary textarea').input_value()
+    shown = ' '.join(page.inner_text('body').split())
+    pytest.fail(f'no result video within {JOB_SECONDS} s; summary {summary!r}; the page shows: '
+                f'{shown[-2000:]!r}')
+
+
 def test_app_animates_an_upload_in_the_browser(browser, app_url, uploads, tmp_path):
   page = browser.new_page(viewport={'width': 1400, 'height': 900})
   outside = []
@@ -133,7 +146,7 @@ def test_app_animates_an_upload_in_the_browser(browser, app_url, uploads, tmp_pa
   page.locator('#driving video').wait_for()  # the upload is in
   page.evaluate(PROGRESS_WATCHER)
   page.click('#animate')
-  page.locator('#result video[src]').wait_for(timeout=JOB_SECONDS * 1000)
+  _wait_for_result(page)
   progress = page.evaluate('Array.from(window.progressSeen)')
   assert any(text.startswith(('reading the uploads', 'animating')) for text in progress), progress
   summary = page.locator('#summary textarea').input_value()
@@ -180,7 +193,7 @@ def test_app_animates_a_webcam_recording(browser, app_url, uploads, tmp_path):
   record.click()
   page.locator('#driving video[src]').wait_for()  # the recording is uploaded
   page.click('#animate')
-  page.locator('#result video[src]').wait_for(timeout=JOB_SECONDS * 1000)
+  _wait_for_result(page)
   summary = page.locator('#summary textarea').input_value()
   assert 'with the driving audio' in summary, summary
   result = tmp_path / 'recorded.mp4'
