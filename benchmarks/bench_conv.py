@@ -7,16 +7,17 @@ r"""One convolution's three parts timed: forward, input gradient, weight (+ bias
 
 The training step's profile (docs/speed.md) compares whole networks; this says whether the
 difference lies in the convolutions themselves. Each figure is the median of --repeats calls
-after one warm-up call, the two sides alternating, with the FLOP rate (a multiply-add, 2 FLOPs, per tap and channel pair).
-XLA computes a weight gradient without the forward (a convolution is linear), and PyTorch's
+after one warm-up call, the two sides alternating, with the FLOP rate (a multiply-add, 2 FLOPs,
+per tap and channel pair); the CPU and the load averages before and after are printed. XLA
+computes a weight gradient without the forward (a convolution is linear), and PyTorch's
 `convolution_backward` is asked for exactly the gradients of each row, so the rows compare the
 same work.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import pathlib
 import statistics
 import sys
 import time
@@ -35,6 +36,9 @@ _TORCH = flags.DEFINE_bool('torch', False, 'Also time PyTorch (skipped with a me
                            'torch is not installed).')
 _THREADS = flags.DEFINE_integer('threads', 0, 'PyTorch threads (0: the CPUs visible).')
 _JSON_OUT = flags.DEFINE_string('json_out', None, 'Write the figures to this JSON file.')
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import side_by_side  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 ROWS = ('forward', 'input gradient', 'weight gradient')
 
@@ -116,8 +120,10 @@ def torch_calls(inputs: dict[str, Any], threads: int) -> dict[str, Callable[[], 
 def main(argv) -> None:
   del argv
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  from g3fa_jax.data.shards import write_json_atomic  # pylint: disable=g-import-not-at-top
   from g3fa_jax.train import xla_flags  # pylint: disable=g-import-not-at-top
   xla_flags.tune_cpu()
+  load_before = side_by_side.load_averages()
   shape = (_BATCH.value, _SIZE.value, _IN.value, _OUT.value, _KERNEL.value)
   if _KERNEL.value < 1 or _KERNEL.value % 2 == 0:
     raise app.UsageError(f'--kernel={_KERNEL.value}: use an odd size (1, 3, 5, 7), for which '
@@ -135,21 +141,23 @@ def main(argv) -> None:
   print(f'{k}x{k} convolution, {cin} -> {cout} channels, batch {batch}, {size}x{size}, float32: '
         f'{gflop:.1f} GFLOP per row; medians of {_REPEATS.value} calls')
   figures = {'shape': dict(zip(('batch', 'size', 'in_channels', 'out_channels', 'kernel'),
-                               shape)), 'gflop': gflop, 'seconds': {}}
+                               shape)), 'gflop': gflop, 'seconds': {}, 'torch_over_jax': {}}
   for row in ROWS:
     seconds = alternating_medians({side: calls[row] for side, calls in sides.items()},
                                   _REPEATS.value)
     figures['seconds'][row] = seconds
     text = '  '.join(f'{side} {s * 1e3:8.1f} ms ({gflop / s:5.0f} GFLOP/s)'
                      for side, s in seconds.items())
-    if 'torch' in seconds:
-      text += f'  torch / jax time {seconds["torch"] / seconds["jax"]:.2f}'
+    figures['torch_over_jax'][row] = side_by_side.ratio(seconds.get('torch'), seconds['jax'])
+    if figures['torch_over_jax'][row] is not None:
+      text += f'  torch / jax time {figures["torch_over_jax"][row]:.2f}'
     print(f'{row:16s} {text}')
+  figures.update(machine=side_by_side.machine(), load_averages_before=load_before,
+                 load_averages_after=side_by_side.load_averages())
+  print(f'machine: {figures["machine"]["cpu"]}, {figures["machine"]["cpus"]} CPUs; load averages '
+        f'before {load_before}, after {figures["load_averages_after"]}')
   if _JSON_OUT.value:
-    tmp = _JSON_OUT.value + '.tmp'
-    with open(tmp, 'w') as f:
-      json.dump(figures, f, indent=1)
-    os.replace(tmp, _JSON_OUT.value)
+    write_json_atomic(pathlib.Path(_JSON_OUT.value), figures)
 
 
 if __name__ == '__main__':
