@@ -27,8 +27,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.job = 'synthetic_demo'
   config.image_size = 64
   config.batch_size = 4
-  # Narrower than tiny.py where the profile (benchmarks/profile_step.py) put the time: the SPADE
-  # decoder's hidden convolutions at 64x64 and the generator's 256-wide features.
+  # Narrower than the parity fixture's generator where the profile (benchmarks/profile_step.py)
+  # put the time: the SPADE decoder's hidden convolutions at 64x64 and the 256-wide features.
+  # tiny.py has the same widths; set here too, so that the main job does not follow the tests'.
   generator = config.model.generator_params
   generator.update(block_expansion=16, max_features=64, decoder_hidden_channels=32)
   generator.render_params.output_channels = 64  # = the generator's feature width.

@@ -1,5 +1,5 @@
 """A tiny G3FA for tests and smoke runs: reduced networks, 64x64 frames, toy data and RANDOM
-Unsup3D / VGG19 weights. Trains on a CPU at a few seconds per step; its results mean nothing.
+Unsup3D / VGG19 weights. Trains on a CPU at about a second per step; its results mean nothing.
 
   python run_train.py --config=configs/tiny.py --workdir=/tmp/g3fa_tiny --config.train.num_train_steps=20
 """
@@ -11,11 +11,13 @@ from g3fa_jax import model_config
 
 def get_config() -> ml_collections.ConfigDict:
   config = model_config.load_base(__file__, 'vox.py')
-  # The reduced model of the parity fixture (tests/fixtures/README.md). The generator's feature
-  # width must stay 256 (the volume renderer outputs 256 channels).
+  # The reduced model of the parity fixture (tests/fixtures/README.md), with a narrower generator
+  # (feature width 64, SPADE hidden width 32; the fixture's: 256 and 128), where the profile
+  # (benchmarks/profile_step.py) puts the step's time.
   model = config.model
   model.kp_detector_params.update(block_expansion=8, max_features=64, num_blocks=3)
-  model.generator_params.update(block_expansion=64, max_features=256)
+  model.generator_params.update(block_expansion=16, max_features=64, decoder_hidden_channels=32)
+  model.generator_params.render_params.output_channels = 64  # = the generator's feature width.
   model.generator_params.dense_motion_params.update(block_expansion=8, max_features=64,
                                                     num_blocks=3)
   model.generator_params.render_params.update(simpled_channel_rgb=32, simpled_channel_sigma=128,

@@ -38,7 +38,7 @@ from g3fa_jax.data import pairs
 from g3fa_jax.data import pipeline
 from g3fa_jax.data import records
 from g3fa_jax.train import checkpointing
-from conftest import flatten_tree
+from conftest import flatten_tree, subprocess_xla_flags
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NUM_STEPS = 6
@@ -52,7 +52,8 @@ ITEMS = ('kp_detector', 'generator', 'discriminator', 'discriminator2', 'discrim
 
 def train_env(cache_dir: pathlib.Path) -> dict[str, str]:
   env = dict(os.environ)
-  env.update(JAX_PLATFORMS='cpu', XLA_FLAGS='--xla_force_host_platform_device_count=2',
+  env.update(JAX_PLATFORMS='cpu',
+             XLA_FLAGS=subprocess_xla_flags('--xla_force_host_platform_device_count=2'),
              JAX_COMPILATION_CACHE_DIR=str(cache_dir),
              JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0', PYTHONPATH=str(ROOT))
   return env

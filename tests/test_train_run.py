@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from g3fa_jax import checkpoint as ckpt
-from conftest import flatten_tree
+from conftest import flatten_tree, subprocess_xla_flags
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NUM_STEPS = 20
@@ -38,8 +38,8 @@ ITEMS = ('kp_detector', 'generator', 'discriminator', 'discriminator2', 'discrim
 
 def train_env(cache_dir: pathlib.Path) -> dict[str, str]:
   env = dict(os.environ)
-  env.pop('XLA_FLAGS', None)
-  env.update(JAX_PLATFORMS='cpu', JAX_COMPILATION_CACHE_DIR=str(cache_dir),
+  env.update(XLA_FLAGS=subprocess_xla_flags(), JAX_PLATFORMS='cpu',
+             JAX_COMPILATION_CACHE_DIR=str(cache_dir),
              JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0', PYTHONPATH=str(ROOT))
   return env
 

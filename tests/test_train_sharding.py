@@ -15,6 +15,8 @@ import sys
 
 import numpy as np
 
+from conftest import subprocess_xla_flags
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DISCRIMINATORS = ('discriminator', 'discriminator2', 'discriminator3')
 TIMEOUT = 900
@@ -138,17 +140,17 @@ print('RESULT ' + json.dumps({'four': moved_apart(one, four), 'noise': moved_apa
 '''
 
 
-def _env(**extra: str) -> dict[str, str]:
+def _env(*xla_flags: str, **extra: str) -> dict[str, str]:
   env = dict(os.environ)
-  env.pop('XLA_FLAGS', None)
-  env.update(JAX_PLATFORMS='cpu', PYTHONPATH=str(ROOT), **extra)
+  env.update(XLA_FLAGS=subprocess_xla_flags(*xla_flags), JAX_PLATFORMS='cpu',
+             PYTHONPATH=str(ROOT), **extra)
   return env
 
 
 def test_four_devices_equal_one_device_on_the_same_global_batch():
   result = subprocess.run(
       [sys.executable, '-c', FOUR_DEVICES], cwd=ROOT, capture_output=True, text=True,
-      timeout=TIMEOUT, env=_env(XLA_FLAGS='--xla_force_host_platform_device_count=4'))
+      timeout=TIMEOUT, env=_env('--xla_force_host_platform_device_count=4'))
   assert result.returncode == 0, result.stderr[-5000:]
   line = [l for l in result.stdout.splitlines() if l.startswith('RESULT ')][-1]
   report = json.loads(line[len('RESULT '):])
