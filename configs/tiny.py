@@ -1,5 +1,5 @@
 """A tiny G3FA for tests and smoke runs: reduced networks, 64x64 frames, toy data and RANDOM
-Unsup3D / VGG19 weights. Trains on a CPU at about a second per step; its results mean nothing.
+Unsup3D / VGG19 weights. Trains on a CPU at under a second per step; its results mean nothing.
 
   python run_train.py --config=configs/tiny.py --workdir=/tmp/g3fa_tiny --config.train.num_train_steps=20
 """
