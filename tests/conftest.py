@@ -13,25 +13,16 @@ import pathlib
 # test that compiles a training step takes about half the time (tests/test_train_step.py's three
 # step tests: 164 s -> 87 s on 2 cores). A level already in XLA_FLAGS wins (`XLA_FLAGS=
 # --xla_backend_optimization_level=2 python -m pytest` tests the programs users run).
+from g3fa_jax.train import xla_flags  # pylint: disable=g-import-not-at-top
+
 TEST_XLA_FLAGS = ('--xla_backend_optimization_level=0',)
-
-
-def _flag_name(flag: str) -> str:
-  return flag.split('=', 1)[0]
-
-
-def _with_test_flags(flags: str) -> str:
-  present = {_flag_name(f) for f in flags.split()}
-  return ' '.join([flags] + [f for f in TEST_XLA_FLAGS if _flag_name(f) not in present]).strip()
-
-
-os.environ['XLA_FLAGS'] = _with_test_flags(os.environ.get('XLA_FLAGS', ''))
+xla_flags.add_flags(TEST_XLA_FLAGS)
 
 
 def subprocess_xla_flags(*flags: str) -> str:
   """XLA_FLAGS for a test's subprocess: `flags`, and the suite's compile settings (as above)."""
-  names = {_flag_name(f) for f in TEST_XLA_FLAGS}
-  suite = [f for f in os.environ['XLA_FLAGS'].split() if _flag_name(f) in names]
+  names = {xla_flags.flag_name(f) for f in TEST_XLA_FLAGS}
+  suite = [f for f in os.environ['XLA_FLAGS'].split() if xla_flags.flag_name(f) in names]
   return ' '.join([*flags, *suite])
 
 

@@ -18,3 +18,11 @@ def test_opt_out_leaves_xla_flags_alone():
   assert xla_flags.tune_cpu(environ) == '--xla_force_host_platform_device_count=2'
   assert environ['XLA_FLAGS'] == '--xla_force_host_platform_device_count=2'
   assert xla_flags.tune_cpu({'G3FA_TUNE_CPU': '0'}) == ''
+
+
+def test_add_flags_keeps_a_flag_already_set():
+  environ = {'XLA_FLAGS': '--xla_backend_optimization_level=2'}
+  flags = xla_flags.add_flags(('--xla_backend_optimization_level=0', '--xla_foo=1'), environ)
+  assert flags == '--xla_backend_optimization_level=2 --xla_foo=1' == environ['XLA_FLAGS']
+  assert xla_flags.add_flags(('--xla_foo=2',), environ) == flags
+  assert xla_flags.add_flags(('--xla_foo=1',), {}) == '--xla_foo=1'

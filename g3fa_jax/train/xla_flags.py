@@ -21,11 +21,22 @@ def tune_cpu(environ=os.environ) -> str:
 
   Returns the resulting XLA_FLAGS.
   """
-  flags = environ.get('XLA_FLAGS', '')
   if environ.get(OPT_OUT, '1') == '0':
-    return flags
-  present = {f.split('=', 1)[0] for f in flags.split()}
-  added = [f for f in CPU_FLAGS if f.split('=', 1)[0] not in present]
+    return environ.get('XLA_FLAGS', '')
+  return add_flags(CPU_FLAGS, environ)
+
+
+def flag_name(flag: str) -> str:
+  """'--xla_name=value' -> '--xla_name'."""
+  return flag.split('=', 1)[0]
+
+
+def add_flags(flags: tuple[str, ...], environ=os.environ) -> str:
+  """Appends each of `flags` to XLA_FLAGS unless XLA_FLAGS already sets that flag (any value);
+  returns the resulting XLA_FLAGS. Only effective before JAX starts its backends."""
+  current = environ.get('XLA_FLAGS', '')
+  present = {flag_name(f) for f in current.split()}
+  added = [f for f in flags if flag_name(f) not in present]
   if added:
-    environ['XLA_FLAGS'] = ' '.join([flags] + added).strip()
+    environ['XLA_FLAGS'] = ' '.join([current] + added).strip()
   return environ.get('XLA_FLAGS', '')
