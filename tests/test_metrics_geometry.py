@@ -152,6 +152,22 @@ def test_turn_gains_relative_to_the_reference_frame():
     pose.turn_gains(truth[:, :2], truth[:, :2], 0)
 
 
+def test_pooled_change_gains_over_pairs_with_their_own_sources():
+  rng = np.random.default_rng(0)
+  wanted = rng.normal(0., 20., (12, 3))  # Each pair's true change from its own source frame.
+  assert pose.pooled_change_gains(wanted, wanted) == pytest.approx([1., 1., 1.])
+  assert pose.pooled_change_gains(np.zeros_like(wanted), wanted) == pytest.approx([0., 0., 0.])
+  # A generated face that turns a third of the way, with a reader's per-pair noise that is
+  # uncorrelated with the change: the pooled gain still reads a third.
+  noise = rng.normal(0., 1., wanted.shape)
+  noise -= wanted * (np.sum(noise * wanted, 0) / np.sum(wanted ** 2, 0))
+  assert pose.pooled_change_gains(wanted / 3 + noise, wanted) == pytest.approx([1 / 3] * 3)
+  still = np.zeros((4, 1))
+  assert np.isnan(pose.pooled_change_gains(still, still)[0])
+  with pytest.raises(ValueError, match='pooled_change_gains'):
+    pose.pooled_change_gains(wanted, wanted[:, :2])
+
+
 def test_mouth_reader_reads_an_opening_and_the_opening_gain_scores_it():
   # A dark slot whose height is the opening, on a bright face-coloured square.
   rng = np.random.default_rng(0)

@@ -171,6 +171,9 @@ def test_animation_turn_benchmark_reads_the_turn_and_the_mouth(finished_job, tmp
   assert 'opening gain' in run.stdout and mouth_reader.is_file()
   figures = json.loads((tmp_path / 'turn.json').read_text())
   assert figures['frames'] == 3 and set(figures['angles']) == {'yaw', 'pitch', 'roll'}
+  assert figures['reconstruction']['pairs'] == 2
+  assert set(figures['reconstruction']['angles']) == {'yaw', 'pitch', 'roll'}
+  assert 'held-out reconstructions' in run.stdout
   assert figures['mouth']['reconstruction']['pairs'] == 2
   assert set(figures['mouth']['animation']) >= {'opening_gain', 'opening_gain_of_driving',
                                                 'reader_error_on_driving'}

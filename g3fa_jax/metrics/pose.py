@@ -82,6 +82,19 @@ def change_gains(predicted: np.ndarray, target: np.ndarray, reference: int) -> n
   return np.where(norms > 0, np.sum(moved * wanted, axis=0) / np.maximum(norms, 1e-30), np.nan)
 
 
+def pooled_change_gains(moved: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+  """`change_gains` of changes already taken per pair, pooled over the pairs: moved (N, k), the
+  generated frame's change from its own source frame, against wanted (N, k), the driving frame's
+  true change from that source frame (pairs with different sources, e.g. every held-out
+  reconstruction). Returns (k,): 1 all the way, 0 no change, nan where nothing changes."""
+  moved, wanted = np.asarray(moved, np.float64), np.asarray(wanted, np.float64)
+  if moved.shape != wanted.shape or moved.ndim != 2:
+    raise ValueError(f'pooled_change_gains: moved {moved.shape} and wanted {wanted.shape} must '
+                     'both be (N, k)')
+  zero = np.zeros((1, moved.shape[1]))
+  return change_gains(np.concatenate([zero, moved]), np.concatenate([zero, wanted]), 0)
+
+
 def turn_gains(predicted: np.ndarray, target: np.ndarray, reference: int) -> dict[str, float]:
   """How far a generated clip turns, per angle: `change_gains` of (T, 3) yaw, pitch, roll in
   degrees relative to frame `reference` (relative motion's reference frame). Returns {'yaw',
