@@ -32,6 +32,8 @@ def vox256_model_config() -> ml_collections.ConfigDict:
           'blend_warped_source': False,
           'dense_motion_params': {
               'block_expansion': 64, 'max_features': 1024, 'num_blocks': 5, 'scale_factor': 0.25,
+              # g3fa-jax option: the motion mask blurred by a Gaussian of this many cells (0: no).
+              'mask_blur_sigma': 0.0,
           },
           'render_params': {
               'simpled_channel_rgb': 128, 'simpled_channel_sigma': 128, 'floor_num': 8,

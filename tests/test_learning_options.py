@@ -248,6 +248,29 @@ def test_zero_motion_offset_withholds_the_zero_motion_channel():
   assert float(jnp.abs(held['deformation'] - official['deformation']).max()) > 1e-3
 
 
+def test_mask_blur_keeps_weights_that_sum_to_one_and_smooths_the_seams():
+  """dense_motion_params.mask_blur_sigma: the same variables; the mask still sums to 1 at every
+  cell, it differs less between neighbouring cells, and it is the blur of the unblurred mask."""
+  from g3fa_jax.ops.highpass import gaussian_blur  # pylint: disable=g-import-not-at-top
+  config = _synthetic_config()
+  kp_source, kp_driving, source = _moved_keypoints_and_source(2, 0.05)
+  variables, masks = None, {}
+  for sigma in (0.0, 1.0):
+    config.model.generator_params.dense_motion_params.mask_blur_sigma = sigma
+    generator = networks.build_generator(config.model)
+    if variables is None:
+      variables = generator.init(jax.random.PRNGKey(0), source, kp_source, kp_driving, train=False)
+    masks[sigma] = generator.apply(variables, source, kp_source, kp_driving, train=False)['mask']
+  np.testing.assert_allclose(np.asarray(masks[1.0].sum(-1)), 1., atol=1e-5)
+  np.testing.assert_allclose(np.asarray(masks[1.0]), np.asarray(gaussian_blur(masks[0.0], 1.0)),
+                             atol=1e-6)
+  seam = lambda m: float(jnp.abs(jnp.diff(m, axis=1)).mean() + jnp.abs(jnp.diff(m, axis=2)).mean())
+  assert seam(masks[1.0]) < 0.7 * seam(masks[0.0]), (seam(masks[1.0]), seam(masks[0.0]))
+  # The motion warm-up trains the unblurred mask (a blurred one never left zero motion there).
+  from g3fa_jax.demo import motion_warmup  # pylint: disable=g-import-not-at-top
+  assert motion_warmup.build_dense_motion(config).mask_blur_sigma == 0.0
+
+
 def test_zero_motion_warmup_schedule():
   assert step_lib.zero_motion_logit_offset(jnp.int32(5), 0) is None
   assert float(step_lib.zero_motion_logit_offset(jnp.int32(0), 3)) == step_lib.ZERO_MOTION_HELD_LOGIT

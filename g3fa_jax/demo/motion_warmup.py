@@ -43,13 +43,15 @@ DENSE_MOTION = 'dense_motion_network'
 
 
 def build_dense_motion(config: ml_collections.ConfigDict) -> DenseMotionNetwork:
-  """The dense motion network with the generator's settings (`Generator` builds the same)."""
+  """The dense motion network with the generator's settings (`Generator` builds the same), but
+  never with a blurred mask: with `mask_blur_sigma` = 1 the warm-up's mask did not leave zero
+  motion within 6000 steps (docs/synthetic_training.md); G3FA's training then blurs it."""
   common, generator = config.model.common_params, config.model.generator_params
   return DenseMotionNetwork(
       num_kp=common.num_kp, num_channels=common.num_channels,
       estimate_occlusion_map=bool(generator.get('estimate_occlusion_map', False)),
       align_corners=bool(generator.get('warp_align_corners', False)),
-      **dict(generator.dense_motion_params))
+      **{**dict(generator.dense_motion_params), 'mask_blur_sigma': 0.0})
 
 
 class MotionTrainer:

@@ -10,6 +10,7 @@ from g3fa_jax.models.hourglass import Hourglass
 from g3fa_jax.ops.antialias import antialias_downsample
 from g3fa_jax.ops.grid import kp2gaussian, make_coordinate_grid
 from g3fa_jax.ops.grid_sample import grid_sample
+from g3fa_jax.ops.highpass import gaussian_blur
 
 
 def inverse_2x2(m: jnp.ndarray) -> jnp.ndarray:
@@ -57,6 +58,9 @@ class DenseMotionNetwork(nn.Module):
   mask's logit of the zero-motion channel; a large negative value withholds that channel, so the
   warp must use the keypoints' motions (see `train.zero_motion_warmup_steps`). None: the official
   network.
+  `mask_blur_sigma` (a g3fa-jax option; 0 officially): the mask blurred over the (h, w) grid by a
+  Gaussian of that many cells after the softmax (still weights that sum to 1), so that
+  neighbouring cells cannot follow different keypoints with a seam between them.
   """
   block_expansion: int
   num_blocks: int
@@ -68,6 +72,7 @@ class DenseMotionNetwork(nn.Module):
   kp_variance: float = 0.01
   antialias_kernel: tuple[tuple[float, ...], ...] | None = None
   align_corners: bool = False
+  mask_blur_sigma: float = 0.0
 
   @nn.compact
   def __call__(self, source_image: jnp.ndarray, kp_driving: dict, kp_source: dict,
@@ -98,6 +103,8 @@ class DenseMotionNetwork(nn.Module):
     if zero_motion_logit_offset is not None:
       logits = logits.at[..., 0].add(jnp.asarray(zero_motion_logit_offset, logits.dtype))
     mask = nn.softmax(logits, axis=-1)
+    if self.mask_blur_sigma > 0:
+      mask = gaussian_blur(mask, self.mask_blur_sigma)
     out['mask'] = mask
     out['deformation'] = jnp.sum(jnp.transpose(motions, (0, 2, 3, 1, 4)) * mask[..., None],
                                  axis=3)
