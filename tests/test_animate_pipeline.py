@@ -102,6 +102,25 @@ def test_frames_per_pass_gives_the_same_frames(animator):
              frames_per_pass=-1)
 
 
+def test_animators_of_one_config_share_compiled_programs_and_keep_their_own_weights(
+    checkpoints, animator):
+  """The main job builds an Animator per checkpoint to evaluate it: a second Animator of the same
+  config (built in memory or restored again) must not compile again, yet compute with its weights."""
+  from g3fa_jax.inference import animator as animator_lib  # pylint: disable=g-import-not-at-top
+  source, driving = _frames(2, 5), _frames(2, 6)
+  first = animator.reconstruct(source, driving)
+  compiled = [f._cache_size() for f in (animator_lib._detect_keypoints,  # pylint: disable=protected-access
+                                         animator_lib._generate)]
+  halved = jax.tree_util.tree_map(lambda x: x * 0.5, animator.generator_variables)
+  other = animator_lib.Animator(animator.config, animator.kp_detector_variables, halved)
+  second = other.reconstruct(source, driving)
+  again = animator_lib.Animator.from_checkpoint(checkpoints['g3fa']).reconstruct(source, driving)
+  assert [f._cache_size() for f in (animator_lib._detect_keypoints,  # pylint: disable=protected-access
+                                    animator_lib._generate)] == compiled
+  np.testing.assert_array_equal(again['prediction'], first['prediction'])
+  assert np.abs(second['prediction'] - first['prediction']).max() > 1e-3
+
+
 def test_frames_per_pass_from_a_checkpoint_and_one_that_does_not_divide_the_batch(checkpoints,
                                                                                  animator):
   from g3fa_jax.inference.animator import Animator  # pylint: disable=g-import-not-at-top

@@ -42,13 +42,6 @@ class Animator:
     self.generator = networks.build_network('generator', config)
     self.kp_detector_variables = jax.device_put(kp_detector_variables)
     self.generator_variables = jax.device_put(generator_variables)
-    self._keypoints = jax.jit(
-        lambda variables, images: self.kp_detector.apply(variables, images, train=False))
-    self._generate = jax.jit(
-        lambda variables, source, kp_source, kp_driving: self.generator.apply(
-            variables, source, kp_source, kp_driving, train=False))
-    self._encode = jax.jit(lambda variables, source: self.generator.apply(
-        variables, source, None, None, train=False, encode_only=True)['source_features'])
 
   @classmethod
   def from_checkpoint(cls, directory: str | os.PathLike, step: int | None = None,
@@ -66,12 +59,13 @@ class Animator:
 
   def keypoints(self, images) -> dict[str, jax.Array]:
     """images (B, H, W, 3) in [0, 1] -> {'value': (B, K, 2), 'jacobian': (B, K, 2, 2)}."""
-    return self._keypoints(self.kp_detector_variables, jnp.asarray(as_image_batch(images, 'images')))
+    return _detect_keypoints(self.kp_detector, self.kp_detector_variables,
+                             jnp.asarray(as_image_batch(images, 'images')))
 
   def generate(self, source, kp_source: dict, kp_driving: dict) -> dict[str, jax.Array]:
     """The generator's outputs for sources driven from `kp_source` to `kp_driving` (batched)."""
-    return self._generate(self.generator_variables, jnp.asarray(as_image_batch(source, 'source')),
-                          kp_source, kp_driving)
+    return _generate(self.generator, self.generator_variables,
+                     jnp.asarray(as_image_batch(source, 'source')), kp_source, kp_driving)
 
   def reconstruct(self, source, driving) -> dict[str, np.ndarray]:
     """Each source driven by its driving frame's keypoints (absolute motion).
@@ -178,7 +172,7 @@ class Animator:
       scale = motion.movement_scale(np.asarray(kp_source['value']),
                                     np.asarray(kp_initial['value']))[0]
     source = jnp.asarray(source)
-    return MotionReference(source, self._encode(self.generator_variables, source), kp_source,
+    return MotionReference(source, _encode_source(self.generator, self.generator_variables, source), kp_source,
                            kp_initial, jnp.float32(scale), relative)
 
   def drive(self, reference: 'MotionReference', driving_frames) -> jax.Array:
@@ -222,6 +216,30 @@ class MotionReference:
   kp_initial: dict
   scale: jax.Array
   relative: bool
+
+
+# The Animator's device calls are module-level with the (hashable) modules as static arguments,
+# so that every Animator of one config shares their compiled programs: a training job builds one
+# per checkpoint to evaluate it.
+
+
+@functools.partial(jax.jit, static_argnames=('kp_detector',))
+def _detect_keypoints(kp_detector, variables, images):
+  """images (B, H, W, 3) -> the keypoint detector's {'value', 'jacobian'}."""
+  return kp_detector.apply(variables, images, train=False)
+
+
+@functools.partial(jax.jit, static_argnames=('generator',))
+def _generate(generator, variables, source, kp_source, kp_driving):
+  """The generator's outputs for sources (B, H, W, 3) driven from kp_source to kp_driving."""
+  return generator.apply(variables, source, kp_source, kp_driving, train=False)
+
+
+@functools.partial(jax.jit, static_argnames=('generator',))
+def _encode_source(generator, variables, source):
+  """The generator's encoded source features (B, h, w, C) of sources (B, H, W, 3)."""
+  return generator.apply(variables, source, None, None, train=False,
+                         encode_only=True)['source_features']
 
 
 @functools.partial(jax.jit, static_argnames=('kp_detector', 'generator', 'relative',
