@@ -105,18 +105,18 @@ def test_frames_per_pass_gives_the_same_frames(animator):
 def test_animators_of_one_config_share_compiled_programs_and_keep_their_own_weights(
     checkpoints, animator):
   """The main job builds an Animator per checkpoint to evaluate it: a second Animator of the same
-  config (built in memory or restored again) must not compile again, yet compute with its weights."""
+  config (built in memory or restored again) must not compile again, yet use its own weights."""
   from g3fa_jax.inference import animator as animator_lib  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=protected-access
+  jitted = (animator_lib._detect_keypoints, animator_lib._generate)
   source, driving = _frames(2, 5), _frames(2, 6)
   first = animator.reconstruct(source, driving)
-  compiled = [f._cache_size() for f in (animator_lib._detect_keypoints,  # pylint: disable=protected-access
-                                         animator_lib._generate)]
+  compiled = [f._cache_size() for f in jitted]  # pylint: disable=protected-access
   halved = jax.tree_util.tree_map(lambda x: x * 0.5, animator.generator_variables)
   other = animator_lib.Animator(animator.config, animator.kp_detector_variables, halved)
   second = other.reconstruct(source, driving)
   again = animator_lib.Animator.from_checkpoint(checkpoints['g3fa']).reconstruct(source, driving)
-  assert [f._cache_size() for f in (animator_lib._detect_keypoints,  # pylint: disable=protected-access
-                                    animator_lib._generate)] == compiled
+  assert [f._cache_size() for f in jitted] == compiled  # pylint: disable=protected-access
   np.testing.assert_array_equal(again['prediction'], first['prediction'])
   assert np.abs(second['prediction'] - first['prediction']).max() > 1e-3
 

@@ -172,8 +172,8 @@ class Animator:
       scale = motion.movement_scale(np.asarray(kp_source['value']),
                                     np.asarray(kp_initial['value']))[0]
     source = jnp.asarray(source)
-    return MotionReference(source, _encode_source(self.generator, self.generator_variables, source), kp_source,
-                           kp_initial, jnp.float32(scale), relative)
+    features = _encode_source(self.generator, self.generator_variables, source)
+    return MotionReference(source, features, kp_source, kp_initial, jnp.float32(scale), relative)
 
   def drive(self, reference: 'MotionReference', driving_frames) -> jax.Array:
     """The source of `reference` moved like each driving frame, in one device call.
