@@ -218,9 +218,9 @@ class MotionReference:
   relative: bool
 
 
-# The Animator's device calls are module-level with the (hashable) modules as static arguments,
-# so that every Animator of one config shares their compiled programs: a training job builds one
-# per checkpoint to evaluate it.
+# The Animator's device calls (these three and `_animate_step`) are module-level with the
+# (hashable) modules as static arguments, so that every Animator of one config shares their
+# compiled programs: a training job builds one per checkpoint to evaluate it.
 
 
 @functools.partial(jax.jit, static_argnames=('kp_detector',))
@@ -248,11 +248,7 @@ def _animate_step(kp_detector, generator, kp_variables, generator_variables, sou
                   source_features, kp_source, kp_initial, scale, driving, relative,
                   frames_per_pass):
   """Driving keypoints, motion transfer and generation of one batch of driving frames, computed
-  `frames_per_pass` frames at a time (a divisor of the batch) in one device call.
-
-  Module-level with the (hashable) modules as static arguments, so that every Animator of one
-  config shares the compiled step.
-  """
+  `frames_per_pass` frames at a time (a divisor of the batch) in one device call."""
   args = (kp_detector, generator, kp_variables, generator_variables, source, source_features,
           kp_source, kp_initial, scale)
   num = driving.shape[0]
