@@ -55,19 +55,24 @@ _JSON_OUT = flags.DEFINE_string('json_out', None, 'Write the figures to this JSO
 
 def heldout_reconstructions(config, animator) -> dict:
   """The job's held-out reconstruction pairs (each driving frame reconstructed from its clip's
-  first frame): 'source', 'driving', 'prediction' (N, H, W, 3) in [0, 1] and the ground truth of
-  both frames of each pair: 'source_pose', 'driving_pose' (N, 3) yaw, pitch, roll in degrees,
-  'source_mouth', 'driving_mouth' (N,) opening in [0, 1]."""
+  first frame): 'source', 'driving', 'prediction' (N, H, W, 3) in [0, 1], 'true_warp' (the source
+  warped by the true motion on the dense motion's grid: what a perfect warp-only animator shows)
+  and the ground truth of both frames of each pair: 'source_pose', 'driving_pose' (N, 3) yaw,
+  pitch, roll in degrees, 'source_mouth', 'driving_mouth' (N,) opening in [0, 1]."""
   import numpy as np  # pylint: disable=g-import-not-at-top
   from g3fa_jax.demo import job  # pylint: disable=g-import-not-at-top
-  parts = {k: [] for k in ('source', 'driving', 'prediction', 'source_pose', 'driving_pose',
-                           'source_mouth', 'driving_mouth')}
+  from g3fa_jax.demo import true_motion  # pylint: disable=g-import-not-at-top
+  grid_size = round(config.image_size *
+                    config.model.generator_params.dense_motion_params.scale_factor)
+  parts = {k: [] for k in ('source', 'driving', 'prediction', 'true_warp', 'source_pose',
+                           'driving_pose', 'source_mouth', 'driving_mouth')}
   for record, idx, source, driving in job.heldout_batches(config, 8):
     poses = job.clip_poses(record)
     mouth = np.asarray(record['synthetic']['mouth'], np.float32)
     parts['source'].append(source)
     parts['driving'].append(driving)
     parts['prediction'].append(np.asarray(animator.reconstruct(source, driving)['prediction']))
+    parts['true_warp'].append(true_motion.truly_warped(record, idx, source, grid_size))
     parts['source_pose'].append(np.repeat(poses[:1], len(idx), axis=0))
     parts['driving_pose'].append(poses[idx])
     parts['source_mouth'].append(np.repeat(mouth[:1], len(idx)))
@@ -79,7 +84,8 @@ def reconstruction_turn(reader, pairs: dict) -> dict:
   """The pose reader over the held-out reconstructions, pooled over every pair: per angle the
   turn gain of the generated frames (their read change from the read source frame against the
   true change), the same for the real driving frames (the ceiling the reader allows) and the
-  reader's error on them. One clip's animation is a noisy figure; this is over all held-out
+  reader's error on them, and the gain of the source warped by the true motion (what the reader
+  sees of a perfect warp). One clip's animation is a noisy figure; this is over all held-out
   clips."""
   from g3fa_jax.metrics import pose  # pylint: disable=g-import-not-at-top
   read_source = pose.predict_pose(reader, pairs['source'])
@@ -88,10 +94,13 @@ def reconstruction_turn(reader, pairs: dict) -> dict:
   read_generated = pose.predict_pose(reader, pairs['prediction'])
   generated = pose.pooled_change_gains(read_generated - read_source, wanted)
   real = pose.pooled_change_gains(read_real - read_source, wanted)
+  warp = pose.pooled_change_gains(pose.predict_pose(reader, pairs['true_warp']) - read_source,
+                                  wanted)
   floor = pose.pose_errors_degrees(read_real, pairs['driving_pose'])
   return {'pairs': len(wanted), 'angles': {
       name: {'target_change_deg': [float(wanted[:, k].min()), float(wanted[:, k].max())],
              'turn_gain': float(generated[k]), 'turn_gain_of_driving': float(real[k]),
+             'turn_gain_of_true_warp': float(warp[k]),
              'reader_error_on_driving_deg': floor[name]}
       for k, name in enumerate(('yaw', 'pitch', 'roll'))}}
 
@@ -133,12 +142,14 @@ def mouth_figures(config, inputs, generated, pairs: dict, reader_path: str, step
   read_real = mouth.read_mouth(reader, pairs['driving'])
   wanted = (pairs['driving_mouth'] - pairs['source_mouth'])[:, None]
   moved = (mouth.read_mouth(reader, pairs['prediction']) - read_source)[:, None]
+  moved_by_warp = (mouth.read_mouth(reader, pairs['true_warp']) - read_source)[:, None]
   reconstruction = {
       'pairs': len(wanted),
       'target_change': [float(wanted.min()), float(wanted.max())],
       'opening_gain': float(pose.pooled_change_gains(moved, wanted)[0]),
       'opening_gain_of_driving': float(
           pose.pooled_change_gains((read_real - read_source)[:, None], wanted)[0]),
+      'opening_gain_of_true_warp': float(pose.pooled_change_gains(moved_by_warp, wanted)[0]),
       'reader_error_on_driving': float(np.abs(read_real - pairs['driving_mouth']).mean())}
   return {'animation': animation, 'reconstruction': reconstruction}
 
@@ -197,7 +208,8 @@ def main(argv) -> None:
         f'{yaw["target_change_deg"][0]:+.1f}..{yaw["target_change_deg"][1]:+.1f} deg from the '
         f'source frame): yaw turn gain {yaw["turn_gain"]:.2f} (the real driving frames read by '
         f'the same reader: {yaw["turn_gain_of_driving"]:.2f}; it is '
-        f'{yaw["reader_error_on_driving_deg"]:.1f} deg off on them)')
+        f'{yaw["reader_error_on_driving_deg"]:.1f} deg off on them; the source warped by the '
+        f'true motion, a perfect warp: {yaw["turn_gain_of_true_warp"]:.2f})')
   if _MOUTH_READER.value:
     if inputs.driving_mouth is None:
       raise SystemExit(f'{workdir}: the held-out clips carry no ground-truth mouth opening')
@@ -211,7 +223,8 @@ def main(argv) -> None:
           f'{a["opening_gain_of_driving"]:.2f}); over {r["pairs"]} held-out reconstructions '
           f'(changes {r["target_change"][0]:+.2f}..{r["target_change"][1]:+.2f} from the '
           f'source frame): {r["opening_gain"]:.2f} (real frames: '
-          f'{r["opening_gain_of_driving"]:.2f}); the reader is '
+          f'{r["opening_gain_of_driving"]:.2f}; the source warped by the true motion: '
+          f'{r["opening_gain_of_true_warp"]:.2f}); the reader is '
           f'{r["reader_error_on_driving"]:.3f} off on real held-out frames')
   if _JSON_OUT.value:
     pathlib.Path(_JSON_OUT.value).write_text(json.dumps(result, indent=1) + '\n')

@@ -151,8 +151,8 @@ def oracle(config) -> None:
   import numpy as np  # pylint: disable=g-import-not-at-top
   import optax  # pylint: disable=g-import-not-at-top
   from g3fa_jax.demo import job  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.demo import true_motion  # pylint: disable=g-import-not-at-top
   from g3fa_jax.models.generator import deform_input  # pylint: disable=g-import-not-at-top
-  from g3fa_jax.synthetic import dataset  # pylint: disable=g-import-not-at-top
   from g3fa_jax.synthetic import flow  # pylint: disable=g-import-not-at-top
 
   size = int(config.image_size)
@@ -184,12 +184,8 @@ def oracle(config) -> None:
   totals = {'copy': 0., 'truth_motion': 0., 'truth_full': 0., 'fitted': 0.}
   count = 0
   for record, driving_idx, source, driving in job.heldout_batches(config, 8):
-    poses = flow.clip_poses(record)
-    depth = dataset.read_geometry(record, driving_idx)[0][..., 0]
     for key, grid_size in (('truth_motion', motion_size), ('truth_full', size)):
-      grids = np.stack([flow.backward_grid(d, poses, j, 0, grid_size)[0]
-                        for d, j in zip(depth, driving_idx)])
-      warped = np.asarray(deform_input(jnp.asarray(source), jnp.asarray(grids), True))
+      warped = true_motion.truly_warped(record, driving_idx, source, grid_size)
       totals[key] += float(np.abs(warped - driving).mean()) * len(driving)
     totals['fitted'] += float(np.abs(np.asarray(fitted_warp(source, driving)) - driving).mean()
                               ) * len(driving)

@@ -173,8 +173,11 @@ def test_animation_turn_benchmark_reads_the_turn_and_the_mouth(finished_job, tmp
   assert figures['frames'] == 3 and set(figures['angles']) == {'yaw', 'pitch', 'roll'}
   assert figures['reconstruction']['pairs'] == 2
   assert set(figures['reconstruction']['angles']) == {'yaw', 'pitch', 'roll'}
+  assert set(figures['reconstruction']['angles']['yaw']) >= {'turn_gain', 'turn_gain_of_driving',
+                                                             'turn_gain_of_true_warp'}
   assert 'held-out reconstructions' in run.stdout
   assert figures['mouth']['reconstruction']['pairs'] == 2
+  assert 'opening_gain_of_true_warp' in figures['mouth']['reconstruction']
   assert set(figures['mouth']['animation']) >= {'opening_gain', 'opening_gain_of_driving',
                                                 'reader_error_on_driving'}
 

@@ -76,6 +76,21 @@ def test_true_motion_scores_one_and_no_motion_scores_the_baseline(config):
   assert right['keypoint_spread_px'] == pytest.approx(expected, rel=1e-5)
 
 
+def test_the_true_warp_is_the_source_at_frame_zero_and_the_true_grids_elsewhere(config):
+  record, driving_idx, source, driving = next(job.heldout_batches(config, 8))
+  # The source's own frame: the true motion is zero, and align_corners warps are exact there.
+  still = true_motion.truly_warped(record, [0] * len(source), source, GRID)
+  np.testing.assert_allclose(still, source, atol=1e-5)
+  warped = true_motion.truly_warped(record, driving_idx, source, GRID)
+  assert warped.shape == source.shape and warped.dtype == np.float32
+  # The other frames: warped by the grids `_true_grids` gives. (Whether that beats copying the
+  # source depends on the clip: these 32x32 ones turn little, and a warp cannot reshade.)
+  grids = _true_grids(config)[0]
+  from g3fa_jax.models.generator import deform_input  # pylint: disable=g-import-not-at-top
+  np.testing.assert_allclose(warped, np.asarray(deform_input(source, grids, True)), atol=1e-6)
+  assert np.abs(warped - source).max() > 0.1  # the heads do move
+
+
 def _brightest_pixel(frames: np.ndarray) -> np.ndarray:
   """A detector that follows the image: one keypoint on each frame's brightest pixel."""
   size = frames.shape[2]

@@ -138,3 +138,26 @@ def heldout_score(config: ml_collections.ConfigDict, grid_size: int, split: str 
   from g3fa_jax.demo import job  # pylint: disable=g-import-not-at-top  (job imports this module)
   return TrueMotionScore(job.heldout_batches(config, 8, split, max_clips),
                          int(config.image_size), grid_size)
+
+
+def truly_warped(record: dict, driving_idx: list[int], source: np.ndarray, grid_size: int
+                 ) -> np.ndarray:
+  """The source warped by the true motion: what a perfect warp-only animator shows.
+
+  Args:
+    record: a synthetic clip's record (`g3fa_jax.synthetic.dataset`), with its depth maps.
+    driving_idx: (b,) frame indices of the clip to move the source to.
+    source: (b, H, W, 3) in [0, 1], the clip's frame 0 (as in `job.heldout_batches`).
+    grid_size: the true motion's grid (the dense motion network's resolution), resized
+      bilinearly to the frame as the generator resizes its motion (align_corners=True warps).
+
+  Returns:
+    (b, H, W, 3) float32 in [0, 1].
+  """
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.models.generator import deform_input  # pylint: disable=g-import-not-at-top
+  poses = flow.clip_poses(record)
+  depth = dataset.read_geometry(record, list(driving_idx))[0][..., 0]
+  grids = np.stack([flow.backward_grid(d, poses, j, 0, grid_size)[0]
+                    for d, j in zip(depth, driving_idx)])
+  return np.asarray(deform_input(jnp.asarray(source, jnp.float32), jnp.asarray(grids), True))
