@@ -76,6 +76,9 @@ def test_job_writes_every_output(finished_job):
   assert set(saved['keypoint_pose_correlation']) == {'yaw_x', 'pitch_y'}
   # How the learnt motion compares with the synthetic heads' true motion (true_motion.py).
   assert {'gain', 'keypoint_gain', 'keypoint_spread_px'} <= set(saved['true_motion'])
+  # How much of the prediction the decoder renders (the recipe blends it with the warped source).
+  assert 0 <= saved['decoder']['decoder_share'] <= 1
+  assert 0 < saved['decoder']['warped_source_heldout_l1'] < 1
   # The learning curve: step 0 and each checkpoint (steps 2), with the baseline; its plot.
   curve = json.loads((workdir / 'learning_curve.json').read_text())
   assert sorted(curve['heldout_l1']) == ['0', '2']
@@ -125,6 +128,18 @@ def test_learning_curve_l1_is_the_heldout_l1(finished_job, tmp_path):
   assert curve.evaluate(5, animator) == pytest.approx(job.heldout_l1(animator, resolved),
                                                        rel=1e-6)
   assert set(curve.true_motion[5]) >= {'gain', 'keypoint_gain'}
+  # The decoder's share of the prediction and the warped source's L1, over the same pairs.
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  shares, warped_l1, count = [], [], 0
+  for _, _, source, driving in job.heldout_batches(resolved, 8):
+    out = animator.reconstruct(source, driving)
+    shares.append((1 - out['blend_mask']).mean() * len(driving))
+    warped_l1.append(np.abs(out['deformed'] - driving).mean() * len(driving))
+    count += len(driving)
+  assert curve.decoder[5]['decoder_share'] == pytest.approx(sum(shares) / count, rel=1e-5)
+  assert 0 < curve.decoder[5]['decoder_share'] < 1  # untrained: a mix of both
+  assert curve.decoder[5]['warped_source_heldout_l1'] == pytest.approx(sum(warped_l1) / count,
+                                                                       rel=1e-5)
 
 
 def test_frames_and_truth_and_the_animations_mouth_come_from_the_records(finished_job):

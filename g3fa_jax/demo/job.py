@@ -326,6 +326,17 @@ def _score_with_l1(score: true_motion.TrueMotionScore,
   return figures, sum(e * n for e, n in errors) / max(sum(n for _, n in errors), 1)
 
 
+def decoder_figures(blends: Sequence[tuple[float, float, int]]) -> dict[str, float]:
+  """How much the decoder renders, from per-batch (mean of 1 - blend mask, the warped source's
+  L1, pairs) of a generator with `blend_warped_source` (prediction = m * warped source + (1 - m)
+  * decoded frame): 'decoder_share', the decoder's mean weight in the prediction (0: the
+  prediction is the warped source), and 'warped_source_heldout_l1', the warped source's L1 alone
+  (the prediction's minus this is what the decoder adds)."""
+  pairs = sum(n for _, _, n in blends)
+  return {'decoder_share': sum(share * n for share, _, n in blends) / pairs,
+          'warped_source_heldout_l1': sum(l1 * n for _, l1, n in blends) / pairs}
+
+
 def keypoint_pose_correlation(animator, config: ml_collections.ConfigDict) -> dict[str, float]:
   """Do the keypoints move with the head? Over every held-out clip, the keypoints' mean
   displacement from the clip's first frame (x and y, in [-1, 1] units) against the ground-truth
@@ -496,6 +507,8 @@ class LearningCurve:
         int(k): v for k, v in saved.get('keypoint_pose_correlation', {}).items()}
     self.true_motion: dict[int, dict[str, float]] = {
         int(k): v for k, v in saved.get('true_motion', {}).items()}
+    self.decoder: dict[int, dict[str, float]] = {
+        int(k): v for k, v in saved.get('decoder', {}).items()}
     self.baseline: float | None = saved.get('source_copy_heldout_l1')
     self._score: true_motion.TrueMotionScore | None = None
 
@@ -505,12 +518,19 @@ class LearningCurve:
       dense_motion = self.config.model.generator_params.dense_motion_params
       self._score = true_motion.heldout_score(
           self.config, round(int(self.config.image_size) * float(dense_motion.scale_factor)))
+    blends = []  # per batch: (mean decoder weight 1 - blend mask, warped source's L1, pairs)
+
     def prediction_and_motion(source: np.ndarray, driving: np.ndarray):
       out = animator.reconstruct(source, driving)
+      if 'blend_mask' in out:
+        blends.append((float(1 - out['blend_mask'].mean()),
+                       float(np.abs(out['deformed'] - driving).mean()), len(driving)))
       return (out['prediction'], out['deformation'], out['kp_source']['value'],
               out['kp_driving']['value'])
 
     truth, l1 = _score_with_l1(self._score, prediction_and_motion)
+    if blends:
+      self.decoder[int(step)] = decoder_figures(blends)
     self.true_motion[int(step)] = {
         **truth,
         'keypoint_shift_gain': self._score.shift_gain(lambda f: animator.keypoints(f)['value'])}
@@ -522,7 +542,8 @@ class LearningCurve:
                'source_copy_heldout_l1': self.baseline,
                'keypoint_pose_correlation': {str(k): v
                                              for k, v in sorted(self.correlations.items())},
-               'true_motion': {str(k): v for k, v in sorted(self.true_motion.items())}}
+               'true_motion': {str(k): v for k, v in sorted(self.true_motion.items())},
+               'decoder': {str(k): v for k, v in sorted(self.decoder.items())}}
     shards.write_json_atomic(self.path, content)
     steps = sorted(self.points)
     figures.learning_curve(steps, [self.points[k] for k in steps], self.baseline, self.plot_path)
@@ -533,6 +554,11 @@ class LearningCurve:
          'keypoint spread %.1f px', step, l1, self.baseline, l1 / self.baseline,
          correlation['yaw_x'], correlation['pitch_y'], truth['gain'], truth['keypoint_gain'],
          truth['keypoint_shift_gain'], truth['keypoint_spread_px'])
+    if int(step) in self.decoder:
+      decoder = self.decoder[int(step)]
+      _log('The decoder makes %.1f%% of the prediction (the rest is the warped source, whose '
+           'held-out L1 alone is %.4f)', 100 * decoder['decoder_share'],
+           decoder['warped_source_heldout_l1'])
     return l1
 
   def on_checkpoint(self, step: int, state: Any) -> None:
@@ -703,6 +729,7 @@ def finish(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> dic
             'beats_source_copy': bool(end_l1 <= BEAT_MARGIN * copy_l1),
             'keypoint_pose_correlation': curve.correlations.get(step),
             'true_motion': curve.true_motion.get(step),
+            'decoder': curve.decoder.get(step),
             'test_clips': len(_split_source(config, 'test')),
             'learning_curve': str(workdir / CURVE_PLOT_FILE),
             'video': str(workdir / VIDEO_FILE), 'contact_sheet': str(workdir / SHEET_FILE),
