@@ -11,6 +11,7 @@ import pytest
 from g3fa_jax import model_config
 from g3fa_jax.demo import job
 from g3fa_jax.demo import true_motion
+from g3fa_jax.models.generator import deform_input
 from g3fa_jax.synthetic import dataset
 from g3fa_jax.synthetic import flow
 
@@ -77,7 +78,7 @@ def test_true_motion_scores_one_and_no_motion_scores_the_baseline(config):
 
 
 def test_the_true_warp_is_the_source_at_frame_zero_and_the_true_grids_elsewhere(config):
-  record, driving_idx, source, driving = next(job.heldout_batches(config, 8))
+  record, driving_idx, source, _ = next(job.heldout_batches(config, 8))
   # The source's own frame: the true motion is zero, and align_corners warps are exact there.
   still = true_motion.truly_warped(record, [0] * len(source), source, GRID)
   np.testing.assert_allclose(still, source, atol=1e-5)
@@ -86,7 +87,6 @@ def test_the_true_warp_is_the_source_at_frame_zero_and_the_true_grids_elsewhere(
   # The other frames: warped by the grids `_true_grids` gives. (Whether that beats copying the
   # source depends on the clip: these 32x32 ones turn little, and a warp cannot reshade.)
   grids = _true_grids(config)[0]
-  from g3fa_jax.models.generator import deform_input  # pylint: disable=g-import-not-at-top
   np.testing.assert_allclose(warped, np.asarray(deform_input(source, grids, True)), atol=1e-6)
   assert np.abs(warped - source).max() > 0.1  # the heads do move
 
