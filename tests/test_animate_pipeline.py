@@ -196,6 +196,7 @@ def test_face_crop_paste_back_and_best_frame(animator, checkpoints, tmp_path):
 
 @pytest.mark.parametrize('case,message', [
     ('broken_video', 'broken.mp4: not a readable video'),
+    ('empty_recording', 'sample.webm: not a readable video: 1 byte, an empty or cut-off upload'),
     ('broken_image', 'broken.png: not a readable image'),
     ('truncated', 'truncated.mp4: the file ends early: decoding stopped after frame'),
     ('missing', 'missing.mp4: no such file'),
@@ -210,6 +211,9 @@ def test_clear_errors(case, message, media, checkpoints, tmp_path, capsys):
   extra = ['--no-crop']
   if case == 'broken_video':
     args['--driving'] = str(media['broken_video'])
+  elif case == 'empty_recording':  # what a browser starved of CPU can upload from the webcam
+    args['--driving'] = str(tmp_path / 'sample.webm')
+    (tmp_path / 'sample.webm').write_bytes(b'\x1a')
   elif case == 'truncated':
     args['--driving'] = str(media['truncated'])
   elif case == 'broken_image':

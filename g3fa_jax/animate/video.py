@@ -24,6 +24,10 @@ from g3fa_jax.media import video_io
 # A single image input (a source portrait, or a one-frame driving input).
 IMAGE_EXTENSIONS = video_io.IMAGE_EXTENSIONS + ('.webp', '.tif', '.tiff')
 DEFAULT_FPS = fractions.Fraction(video_io.DEFAULT_FPS)
+# An unreadable file shorter than this cannot have held a video (a WebM or MP4 header alone is
+# longer): the upload or the browser's recording came through empty or cut off, and the error
+# says so (Chromium, starved of CPU, now and then hands over a 1-byte recording).
+_FEWEST_VIDEO_BYTES = 64
 # Audio codecs the mp4 muxer accepts as they are.
 MP4_AUDIO_CODECS = ('aac', 'mp3', 'alac', 'opus', 'flac', 'ac3', 'eac3')
 
@@ -86,6 +90,11 @@ def probe(path: str | os.PathLike) -> MediaInfo:
       return MediaInfo('video', fractions.Fraction(rate) if rate else DEFAULT_FPS,
                        int(stream.frames) or None, bool(container.streams.audio), grid)
   except (av.FFmpegError, OSError) as e:
+    size = os.path.getsize(path) if os.path.isfile(path) else None
+    if size is not None and size < _FEWEST_VIDEO_BYTES:
+      raise MediaError(
+          f'{path}: not a readable video: {size} byte{"" if size == 1 else "s"}, an empty or '
+          'cut-off upload or recording; upload or record it again') from e
     raise MediaError(f'{path}: not a readable video ({video_io.error_line(e)})') from e
 
 
