@@ -189,9 +189,9 @@ def _frame_times(path) -> tuple[list[float], float]:
     return [float(f.time) for f in container.decode(video=0)], period
 
 
-def _record_from_the_webcam(page, app_url: str, portrait: pathlib.Path, seconds: float) -> bool:
-  """Loads the page, uploads `portrait` and records about `seconds` from the webcam as the
-  driving video; True once the browser can play the recording back."""
+def _record_from_the_webcam(page, app_url: str, portrait: pathlib.Path) -> bool:
+  """Loads the page, uploads `portrait` and records about 2 s from the webcam as the driving
+  video; True once the browser can play the recording back."""
   page.goto(app_url)
   page.locator('#portrait input[type=file]').set_input_files(str(portrait))
   page.locator('#crop input[type=checkbox]').uncheck()  # the test pattern has no face
@@ -202,7 +202,7 @@ def _record_from_the_webcam(page, app_url: str, portrait: pathlib.Path, seconds:
   record = page.locator('#driving button[aria-label="start recording"]')  # starts, then stops
   record.click()
   page.locator('#driving [title="stop recording"]').wait_for()
-  time.sleep(seconds)
+  time.sleep(2.0)
   record.click()
   page.locator('#driving video[src]').wait_for()  # the recording is uploaded
   try:  # playable: its metadata loads; an empty recording gets "Video not playable" instead
@@ -227,7 +227,7 @@ def test_app_animates_a_webcam_recording(browser, app_url, uploads, tmp_path):
   # recording then failed the frame-timing check below in CI: kept at 2 s, as that check was
   # measured with.)
   for attempt in range(3):
-    if _record_from_the_webcam(page, app_url, uploads['portrait'], 2.0):
+    if _record_from_the_webcam(page, app_url, uploads['portrait']):
       break
     print(f'recording {attempt + 1}: Chromium gave an unplayable file; recording again')
   _animate_and_wait_for_result(page)

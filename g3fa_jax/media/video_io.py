@@ -93,32 +93,63 @@ def _display_size(width: int, height: int, sar) -> tuple[int, int]:
 _FRAME_INDEXED_FORMATS = ('mov', 'mp4', 'avi')
 
 
-def _expected_frames(container, stream) -> tuple[int, bool]:
-  """(frames the file should decode to, exact?): the frames of the container's index that are
-  shown (mp4, mov, avi; an edit list's cut-off frames are not), else its duration times the
-  frame rate (mkv, webm: their index holds key frames only), else 0 (unknown).
+def _indexed_frames(container, stream) -> int:
+  """The frames of the container's index that are shown (mp4, mov, avi; an edit list's cut-off
+  frames are not), or 0 where the format has no such index (mkv, webm: theirs holds key frames
+  only).
 
   Not `stream.frames`: it counts the frames an edit list hides too (clips cut without
   re-encoding have them), so a whole file would read as a truncated one.
   """
   if set(container.format.name.split(',')) & set(_FRAME_INDEXED_FORMATS):
-    entries = stream.index_entries
-    if len(entries):
-      return sum(1 for entry in entries if not entry.is_discard), True
+    return sum(1 for entry in stream.index_entries if not entry.is_discard)
+  return 0
+
+
+def _declared_seconds(container, stream) -> float:
+  """How long the video declares itself: the stream's duration, else the container's (which
+  covers the audio too), else 0 (unknown)."""
+  if stream.duration and stream.time_base:
+    return float(stream.duration * stream.time_base)
+  if container.duration:
+    return container.duration / 1e6
+  return 0.0
+
+
+def _frame_rate(stream) -> float:
   rate = stream.average_rate or stream.guessed_rate
-  if stream.duration and stream.time_base and rate:
-    return int(float(stream.duration * stream.time_base * rate)), False
-  if container.duration and rate:  # Microseconds, every stream: audio may outlast the video.
-    return int(container.duration / 1e6 * float(rate)), False
-  return 0, False
+  return float(rate) if rate else 0.0
 
 
-def _ends_early(count: int, expected: int, exact: bool) -> bool:
-  """Whether `count` decoded frames are too few. Durations are approximate (and the container's
-  covers the audio too), so then the video must miss over a second and over a tenth of it."""
-  if exact:
-    return count < expected
-  return expected - count > max(25, 0.1 * expected)
+def _shortfall(count: int, times: tuple[float | None, float | None], container,
+               stream) -> str | None:
+  """Why `count` decoded frames, the first and last shown at `times` (seconds, None if unknown),
+  fall short of the file, or None if they do not.
+
+  With a frame index the count must match it. Without one only the declared duration is known,
+  and it is approximate (the container's covers the audio too), so the frames must end over a
+  second and over a tenth of it early. They are judged by the time they reach, not by their
+  count: a variable frame rate clip (a browser's or phone's recording, with stalls) has fewer
+  frames than its duration times its nominal rate, yet reaches its end.
+  """
+  indexed = _indexed_frames(container, stream)
+  if indexed:
+    if count < indexed:
+      return f'of the {indexed} its container\'s index lists'
+    return None
+  declared, rate = _declared_seconds(container, stream), _frame_rate(stream)
+  if not declared:
+    return None
+  first, last = times
+  if last is not None and first is not None:
+    reached = last - first + (1 / rate if rate else 0.0)
+  elif rate:
+    reached = count / rate
+  else:
+    return None
+  if declared - reached > max(1.0, 0.1 * declared):
+    return f'at {reached:.2f} s of the {declared:.2f} s its duration declares'
+  return None
 
 
 def iter_video_frames(path: str | os.PathLike, with_times: bool = False) -> Iterator:
@@ -141,7 +172,7 @@ def iter_video_frames(path: str | os.PathLike, with_times: bool = False) -> Iter
     stream = container.streams.video[0]
     stream.thread_type = 'AUTO'  # Frame threads swallow decoding errors: the count below checks.
     sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
-    count, orientation = 0, None
+    count, orientation, first_time, last_time = 0, None, None, None
     try:
       for frame in container.decode(stream):
         if orientation is None:  # One orientation per clip, so that every frame has one shape.
@@ -149,17 +180,20 @@ def iter_video_frames(path: str | os.PathLike, with_times: bool = False) -> Iter
         width, height = _display_size(frame.width, frame.height, sar)
         rgb = frame.to_ndarray(format='rgb24', width=width, height=height)
         count += 1
+        time = None if frame.time is None else float(frame.time)
+        if time is not None:
+          first_time = time if first_time is None else first_time
+          last_time = time if last_time is None else max(last_time, time)
         if with_times:
-          yield orient(rgb, orientation), (None if frame.time is None else float(frame.time))
+          yield orient(rgb, orientation), time
         else:
           yield orient(rgb, orientation)
     except (av.FFmpegError, OSError, ValueError) as e:
       raise UnreadableClip(f'{path}: decoding failed after {count} frames ({error_line(e)})') from e
-    expected, exact = _expected_frames(container, stream)
-    if expected and _ends_early(count, expected, exact):
-      declared = "its container's index lists" if exact else 'its duration implies'
+    shortfall = _shortfall(count, (first_time, last_time), container, stream)
+    if shortfall:
       raise UnreadableClip(f'{path}: the file ends early: decoding stopped after frame {count} '
-                           f'of the {expected} {declared} (truncated or corrupt file)')
+                           f'{shortfall} (truncated or corrupt file)')
 
 
 def read_image_file(path: str | os.PathLike) -> np.ndarray:
