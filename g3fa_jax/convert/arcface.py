@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 
 from g3fa_jax.convert import state_dict as sd

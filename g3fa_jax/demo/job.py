@@ -19,6 +19,7 @@ when its output already exists.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import pathlib
@@ -46,6 +47,7 @@ from g3fa_jax.inference.animator import Animator
 from g3fa_jax.models import inverse_renderer
 from g3fa_jax.models import networks
 from g3fa_jax.ops import resize
+from g3fa_jax.ops import run_once
 from g3fa_jax.synthetic import dataset as dataset_lib
 from g3fa_jax.synthetic import writer as synthetic_writer
 from g3fa_jax.train import input_pipeline
@@ -197,7 +199,7 @@ def fit_depth_network(config: ml_collections.ConfigDict, images: np.ndarray, dep
                                                align_corners=False))[..., 0]
   module = networks.build_network('unsup3d', config)
   rng = jax.random.PRNGKey(int(config.seed) + 7)
-  variables = networks.init_variables('unsup3d', config, rng)
+  variables = run_once.call_once(functools.partial(networks.init_variables, 'unsup3d', config), rng)
   optimizer = optax.adam(float(s.unsup3d_learning_rate))
   opt_state = optimizer.init(variables['params'])
 
@@ -270,9 +272,9 @@ def untrained_animator(config: ml_collections.ConfigDict):
   """The Animator of the networks the trainer starts from (its step-0 weights)."""
   init_rng, _ = jax.random.split(jax.random.PRNGKey(config.seed))
   names = state_lib.TRAINED_NETWORKS
-  variables = {name: networks.init_variables(name, config,
-                                             jax.random.fold_in(init_rng, names.index(name)))
-               for name in ('kp_detector', 'generator')}
+  variables = {name: run_once.call_once(
+      functools.partial(networks.init_variables, name, config),
+      jax.random.fold_in(init_rng, names.index(name))) for name in ('kp_detector', 'generator')}
   return Animator(config, variables['kp_detector'], variables['generator'])
 
 

@@ -107,7 +107,9 @@ def _init_fn(name: str, module: nn.Module, config: ml_collections.ConfigDict,
 
 def init_variables(name: str, config: ml_collections.ConfigDict, rng: jax.Array,
                    batch: int = 1) -> dict[str, Any]:
-  """Freshly initialised variables of network `name` (params and state collections)."""
+  """Freshly initialised variables of network `name` (params and state collections). Pure (it
+  may be traced); called eagerly, it runs op by op: `run_once.call_once(init_variables, ...)`
+  compiles it as a whole, several times faster on a CPU."""
   module = build_network(name, config)
   return dict(_init_fn(name, module, config, batch)(rng))
 

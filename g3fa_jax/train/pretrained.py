@@ -8,6 +8,7 @@ replaces both by seeded random weights, and says so: that is for tests and offli
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Optional
 
 import jax
@@ -18,6 +19,7 @@ from absl import logging
 from g3fa_jax import checkpoint as ckpt
 from g3fa_jax.models import networks
 from g3fa_jax.models import vgg19
+from g3fa_jax.ops import run_once
 
 # The converters' commands (README "Convert official checkpoints").
 HOW_TO_MAKE = {
@@ -50,10 +52,10 @@ def needed(config: ml_collections.ConfigDict) -> tuple[str, ...]:
 def random_variables(name: str, config: ml_collections.ConfigDict, rng: jax.Array) -> Any:
   """Seeded random weights of a frozen network ('unsup3d' or 'vgg19')."""
   if name == 'unsup3d':
-    return jax.jit(lambda r: networks.init_variables('unsup3d', config, r))(rng)
+    return run_once.call_once(functools.partial(networks.init_variables, 'unsup3d', config), rng)
   if name == 'vgg19':
     x = jnp.zeros((1, 32, 32, 3), jnp.float32)
-    return jax.jit(vgg19.Vgg19().init)(rng, x)
+    return run_once.call_once(vgg19.Vgg19().init, rng, x)
   raise ValueError(f'unknown frozen network {name!r}')
 
 

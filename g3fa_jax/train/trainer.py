@@ -27,12 +27,12 @@ import time
 from typing import Any, Callable, Optional
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
 
 from g3fa_jax import losses as losses_lib
+from g3fa_jax.ops import run_once
 from g3fa_jax.train import checkpointing
 from g3fa_jax.train import input_pipeline
 from g3fa_jax.train import optim
@@ -223,7 +223,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *,
       logging.warning('Resuming with a config that differs from the checkpoint\'s: %s',
                       '; '.join(changed))
   else:
-    state = init_fn(rng)
+    state = run_once.compile_for_one_call(init_fn, rng)(rng)
     if initialise is not None:
       state = jax.device_put(initialise(state), replicated)
   initial_step = int(jax.device_get(state.step))
