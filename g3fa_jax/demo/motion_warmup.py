@@ -76,10 +76,17 @@ class MotionTrainer:
     self.kp_detector = networks.build_network('kp_detector', config)
     self.dense_motion = build_dense_motion(config)
     image = jnp.zeros((1, config.image_size, config.image_size, 3))
-    kp_variables = networks.init_variables('kp_detector', config, jax.random.PRNGKey(seed + 1))
-    kp = self.kp_detector.apply(kp_variables, image, train=False)
-    motion_variables = self.dense_motion.init(jax.random.PRNGKey(seed + 2), image, kp, kp,
-                                              train=False)
+
+    def initial_variables():
+      kp_variables = networks.init_variables('kp_detector', config, jax.random.PRNGKey(seed + 1))
+      kp = self.kp_detector.apply(kp_variables, image, train=False)
+      return kp_variables, self.dense_motion.init(jax.random.PRNGKey(seed + 2), image, kp, kp,
+                                                  train=False)
+
+    # One program, not op by op (each parameter shape's draw compiled alone); with XLA's usual
+    # optimisation, whose values are the op-by-op ones bit for bit (not so `run_once`'s): the
+    # warm-up's stopping step is sensitive to its start.
+    kp_variables, motion_variables = jax.jit(initial_variables)()
     self.params = {'kp': kp_variables['params'], 'motion': motion_variables['params']}
     self.stats = {'kp': kp_variables.get('batch_stats', {}),
                   'motion': motion_variables.get('batch_stats', {})}
