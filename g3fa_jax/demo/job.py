@@ -269,7 +269,8 @@ def prepare_vgg19(config: ml_collections.ConfigDict) -> None:
 
 
 def untrained_animator(config: ml_collections.ConfigDict):
-  """The Animator of the networks the trainer starts from (its step-0 weights)."""
+  """The Animator of the networks the trainer starts from (its step-0 weights, to float rounding:
+  each network compiled as code that runs once, `g3fa_jax.ops.run_once`)."""
   init_rng, _ = jax.random.split(jax.random.PRNGKey(config.seed))
   names = state_lib.TRAINED_NETWORKS
   variables = {name: run_once.call_once(
