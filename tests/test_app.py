@@ -43,12 +43,16 @@ PROGRESS_WATCHER = '''() => {
 }'''
 # Collects the texts of the page's toasts (a job's gr.Error) as they appear: a toast closes by
 # itself after a few seconds, long before a failed wait for the result would read the page.
+# Each call empties the collection; the page's one observer is installed by the first.
 TOAST_WATCHER = '''() => {
   window.toastsSeen = new Set();
-  new MutationObserver(() => {
+  if (window.toastObserver) return;
+  window.toastObserver = new MutationObserver(() => {
     for (const e of document.querySelectorAll('.toast-body'))
       window.toastsSeen.add(e.innerText.split(/\\s+/).join(' ').trim());
-  }).observe(document.body, {subtree: true, childList: true, characterData: true});
+  });
+  window.toastObserver.observe(document.body,
+                               {subtree: true, childList: true, characterData: true});
 }'''
 START_SECONDS = 120  # the app's start on 2 busy cores: Python, JAX, Gradio, the checkpoint
 JOB_SECONDS = 180

@@ -199,7 +199,7 @@ def fit_depth_network(config: ml_collections.ConfigDict, images: np.ndarray, dep
                                                align_corners=False))[..., 0]
   module = networks.build_network('unsup3d', config)
   rng = jax.random.PRNGKey(int(config.seed) + 7)
-  variables = run_once.call_once(functools.partial(networks.init_variables, 'unsup3d', config), rng)
+  variables = pretrained.random_variables('unsup3d', config, rng)
   optimizer = optax.adam(float(s.unsup3d_learning_rate))
   opt_state = optimizer.init(variables['params'])
 

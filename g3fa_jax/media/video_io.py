@@ -38,9 +38,7 @@ def video_fps(path: str | os.PathLike) -> float:
   """Average frame rate of the first video stream (DEFAULT_FPS if unknown)."""
   try:
     with av.open(str(path)) as container:
-      stream = container.streams.video[0]
-      rate = stream.average_rate or stream.guessed_rate
-      return float(rate) if rate else DEFAULT_FPS
+      return _frame_rate(container.streams.video[0]) or DEFAULT_FPS
   except (av.FFmpegError, IndexError, OSError) as e:
     raise UnreadableClip(f'{path}: {error_line(e)}') from e
 
@@ -117,6 +115,7 @@ def _declared_seconds(container, stream) -> float:
 
 
 def _frame_rate(stream) -> float:
+  """The stream's average frame rate, else its guessed one, else 0 (unknown)."""
   rate = stream.average_rate or stream.guessed_rate
   return float(rate) if rate else 0.0
 
