@@ -85,9 +85,8 @@ def probe(path: str | os.PathLike) -> MediaInfo:
       if not container.streams.video:
         raise MediaError(f'{path}: no video stream')
       stream = container.streams.video[0]
-      rate = stream.average_rate or stream.guessed_rate
       grid = fractions.Fraction(stream.guessed_rate) if stream.guessed_rate else None
-      return MediaInfo('video', fractions.Fraction(rate) if rate else DEFAULT_FPS,
+      return MediaInfo('video', video_io.stream_frame_rate(stream) or DEFAULT_FPS,
                        int(stream.frames) or None, bool(container.streams.audio), grid)
   except (av.FFmpegError, OSError) as e:
     size = os.path.getsize(path) if os.path.isfile(path) else None

@@ -9,6 +9,7 @@ its container indexes, raises `UnreadableClip` with one line naming the file and
 
 from __future__ import annotations
 
+import fractions
 import os
 import pathlib
 from typing import Iterator
@@ -114,10 +115,15 @@ def _declared_seconds(container, stream) -> float:
   return 0.0
 
 
-def _frame_rate(stream) -> float:
-  """The stream's average frame rate, else its guessed one, else 0 (unknown)."""
+def stream_frame_rate(stream) -> fractions.Fraction | None:
+  """A PyAV video stream's average frame rate, else its guessed one, else None (unknown)."""
   rate = stream.average_rate or stream.guessed_rate
-  return float(rate) if rate else 0.0
+  return fractions.Fraction(rate) if rate else None
+
+
+def _frame_rate(stream) -> float:
+  """`stream_frame_rate` as a float, 0 if unknown."""
+  return float(stream_frame_rate(stream) or 0)
 
 
 def _shortfall(count: int, times: tuple[float | None, float | None], container,
