@@ -13,7 +13,9 @@ reduced G3FA on 64x64 frames (WORKDIR/checkpoints, WORKDIR/tensorboard), measuri
 reconstruction L1 at step 0 and at each checkpoint (WORKDIR/learning_curve.json and .png, with the
 no-motion baseline); then WORKDIR/eval.json (final L1, baseline, their ratio, how the keypoints
 follow the head pose) and an animation of a held-out identity driven by the held-out clip whose
-head turns the most (WORKDIR/animation.mp4 and its contact sheet WORKDIR/animation.png).
+head turns the most (WORKDIR/animation.mp4 and its contact sheet WORKDIR/animation.png; its
+inputs WORKDIR/animation_source.png and animation_driving.mp4 for `python -m g3fa_jax.animate`,
+whose command eval.json's animate_command gives).
 """
 
 import ml_collections

@@ -162,6 +162,17 @@ def test_side_by_side_depth_normal_best_frame_and_reencoded_audio(media, checkpo
   assert codec == 'aac' and abs(seconds - 7 / 15) < 0.1
 
 
+def test_best_frame_names_the_reference_frame(media, checkpoints, animator, tmp_path):
+  options = pipeline.AnimateOptions(
+      checkpoint=str(checkpoints['g3fa']), source=str(media['source']), driving=str(media['aac']),
+      out=str(tmp_path / 'out.mp4'), crop=False, best_frame=5, max_frames=8, audio=False,
+      batch_size=4, progress=False)
+  assert pipeline.run(options, animator=animator, log=lambda _: None).initial_frame == 5
+  with pytest.raises(SystemExit):  # argparse: one or the other
+    cli.parse_args(['--checkpoint', 'c', '--source', 's', '--driving', 'd', '--out', 'o',
+                    '--find-best-frame', '--best-frame', '3'])
+
+
 def test_face_crop_paste_back_and_best_frame(animator, checkpoints, tmp_path):
   skimage_data = pytest.importorskip('skimage.data')
   portrait = Image.fromarray(skimage_data.astronaut()).resize((256, 256))
@@ -204,6 +215,7 @@ def test_face_crop_paste_back_and_best_frame(animator, checkpoints, tmp_path):
     ('wrong_checkpoint', 'has no kp_detector, generator (it holds unsup3d)'),
     ('not_a_checkpoint', 'not a g3fa-jax checkpoint'),
     ('pth_file', 'is a file, not an orbax checkpoint directory'),
+    ('best_frame_past_the_end', '--best-frame 12: ' ),
 ])
 def test_clear_errors(case, message, media, checkpoints, tmp_path, capsys):
   args = {'--checkpoint': str(checkpoints['g3fa']), '--source': str(media['source']),
@@ -228,6 +240,8 @@ def test_clear_errors(case, message, media, checkpoints, tmp_path, capsys):
     args['--checkpoint'] = str(media['root'])
   elif case == 'pth_file':
     args['--checkpoint'] = str(media['broken_video'])
+  elif case == 'best_frame_past_the_end':
+    extra += ['--best-frame', '12']
   argv = [item for pair in args.items() for item in pair] + extra + ['--quiet']
   assert cli.main(argv) == 2
   err = capsys.readouterr().err.strip().splitlines()[-1]

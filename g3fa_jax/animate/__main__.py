@@ -31,9 +31,12 @@ def parse_args(argv: list[str] | None = None) -> pipeline.AnimateOptions:
                       help='use source and driving as they are (already face crops), resized')
   parser.add_argument('--paste-back', action='store_true',
                       help='paste the animated face back into the full source image')
-  parser.add_argument('--find-best-frame', action='store_true',
-                      help='start from the driving frame whose pose best matches the source '
-                           '(animate forward and backward from it)')
+  reference = parser.add_mutually_exclusive_group()
+  reference.add_argument('--find-best-frame', action='store_true',
+                         help='start from the driving frame whose pose best matches the source '
+                              '(animate forward and backward from it)')
+  reference.add_argument('--best-frame', type=int, default=None, metavar='N',
+                         help='start from driving frame N (0-based), e.g. one found before')
   parser.add_argument('--best-frame-by', choices=('landmarks', 'keypoints'), default='landmarks',
                       help='pose of --find-best-frame: MTCNN face landmarks or model keypoints')
   cli_flags.add_motion_flags(parser)

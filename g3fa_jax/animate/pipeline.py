@@ -37,6 +37,8 @@ class AnimateOptions:
     crop: crop source and driving to the face (else they are resized whole).
     paste_back: paste the animated face into the full source frame (with crop).
     find_best_frame: relative motion from the driving frame whose pose best matches the source.
+    best_frame: relative motion from this driving frame (0-based; FOMM's `--best_frame`), e.g.
+      one found before; excludes `find_best_frame`. None: frame 0, or the one found.
     best_frame_by: 'landmarks' (MTCNN's 5 face landmarks) or 'keypoints' (the model's).
     relative: relative motion (FOMM); False: absolute driving keypoints.
     adapt_movement_scale: scale relative motion by the keypoint hull areas.
@@ -56,6 +58,7 @@ class AnimateOptions:
   crop: bool = True
   paste_back: bool = False
   find_best_frame: bool = False
+  best_frame: int | None = None
   best_frame_by: str = 'landmarks'
   relative: bool = True
   adapt_movement_scale: bool = True
@@ -148,7 +151,13 @@ def read_driving(options: AnimateOptions, size: int, detector
 
 def choose_initial_frame(options: AnimateOptions, animator, source: np.ndarray,
                          driving: np.ndarray, detector) -> int:
-  """The reference driving frame of relative motion: 0, or the best pose match."""
+  """The reference driving frame of relative motion: `options.best_frame`, else 0 or, with
+  `find_best_frame`, the best pose match."""
+  if options.best_frame is not None:
+    if not 0 <= options.best_frame < len(driving):
+      raise ValueError(f'--best-frame {options.best_frame}: {options.driving} has '
+                       f'{len(driving)} frames (0 to {len(driving) - 1})')
+    return options.best_frame
   if not options.find_best_frame or len(driving) == 1:
     return 0
   if options.best_frame_by == 'landmarks':
@@ -184,6 +193,9 @@ def run(options: AnimateOptions, animator=None, inverse_renderer=None,
   start_time = time.perf_counter()
   if options.batch_size < 1:
     raise ValueError(f'batch_size must be >= 1, got {options.batch_size}')
+  if options.best_frame is not None and options.find_best_frame:
+    raise ValueError('--best-frame names the reference frame, --find-best-frame looks for one: '
+                     'give one of them')
   # Cheap checks before loading any network: the output path first, then the inputs.
   out = paths.check_output_file(options.out, '--out')
   source_full = video.read_source(options.source)

@@ -173,6 +173,11 @@ def motion_arrows(frames: np.ndarray, keypoints: np.ndarray, learnt: np.ndarray,
   _save_png(image, path)
 
 
+def save_frame(frame: np.ndarray, path: str | os.PathLike) -> None:
+  """Writes one (H, W, 3) frame in [0, 1] as an 8-bit PNG (values rounded, as the videos)."""
+  _save_png(Image.fromarray(np.clip(np.round(frame * 255), 0, 255).astype(np.uint8)), path)
+
+
 def _save_png(image: Image.Image, path: str | os.PathLike) -> None:
   """Writes next to `path` and renames, so a reader never sees half a file."""
   path = os.fspath(path)

@@ -12,8 +12,10 @@ fitted to the clips' ground-truth depth, WORKDIR/unsup3d) and RANDOM VGG19 weigh
 (WORKDIR/vgg19_random). During training, `LearningCurve` measures the held-out reconstruction L1
 at every checkpoint (WORKDIR/learning_curve.json, learning_curve.png). `finish(config, workdir)`
 writes the final figures against step 0 and the no-motion baseline (WORKDIR/eval.json) and the
-animation (WORKDIR/animation.mp4, contact sheet WORKDIR/animation.png). Each step is skipped
-when its output already exists.
+animation (WORKDIR/animation.mp4, contact sheet WORKDIR/animation.png; its inputs
+WORKDIR/animation_source.png and animation_driving.mp4, and in eval.json the
+`python -m g3fa_jax.animate` command that animates them again). Each step is skipped when its
+output already exists.
 """
 
 from __future__ import annotations
@@ -63,6 +65,9 @@ EVAL_FILE = 'eval.json'
 START_EVAL_FILE = 'eval_start.json'
 VIDEO_FILE = 'animation.mp4'
 SHEET_FILE = 'animation.png'
+# The animation's inputs as files, for `python -m g3fa_jax.animate` (`animate_command`).
+ANIMATION_SOURCE_FILE = 'animation_source.png'
+ANIMATION_DRIVING_FILE = 'animation_driving.mp4'
 RECONSTRUCTION_FILE = 'reconstruction.png'
 MOTION_FILE = 'motion.png'
 CURVE_FILE = 'learning_curve.json'
@@ -467,24 +472,46 @@ def animation_inputs(config: ml_collections.ConfigDict) -> AnimationInputs:
 
 
 def write_animation(animator, config: ml_collections.ConfigDict, path: str | os.PathLike,
-                    sheet_path: str | os.PathLike | None = None) -> int:
+                    sheet_path: str | os.PathLike | None = None,
+                    inputs_dir: str | os.PathLike | None = None) -> tuple[int, int]:
   """Animates the demo's source frame with its driving clip (`animation_inputs`), the motion
   relative to the driving frame in the source's pose; writes [source | driving | generated] frames
   as an mp4 and, with `sheet_path`, a contact sheet PNG (source, a row of driving frames, the row
-  of generated frames). Returns the number of frames."""
+  of generated frames); with `inputs_dir`, the source frame (ANIMATION_SOURCE_FILE) and the
+  driving clip (ANIMATION_DRIVING_FILE) there, the inputs of `animate_command`. Returns the number
+  of frames and the reference driving frame."""
   inputs = animation_inputs(config)
   source, driving = inputs.source, inputs.driving
   generated = animator.animate(source, driving, initial_frame=inputs.reference)
   panels = np.concatenate([np.broadcast_to(source, driving.shape), driving, generated], axis=2)
-  frames = np.clip(np.round(panels * 255), 0, 255).astype(np.uint8)
-  with Mp4Writer(path, float(config.demo.video_fps)) as writer:
-    writer.write(frames)
+  fps = float(config.demo.video_fps)
+  with Mp4Writer(path, fps) as writer:
+    writer.write(_to_uint8(panels))
   if sheet_path is not None:
     figures.contact_sheet(source, driving, np.asarray(generated), sheet_path)
+  if inputs_dir is not None:
+    inputs_dir = pathlib.Path(inputs_dir)
+    figures.save_frame(source, inputs_dir / ANIMATION_SOURCE_FILE)
+    with Mp4Writer(inputs_dir / ANIMATION_DRIVING_FILE, fps) as writer:
+      writer.write(_to_uint8(driving))
   _log('Animation: %s (%d frames: source %s | driving %s, yaw range %.0f deg, motion relative '
-       'to its frame %d | generated)', path, len(frames), inputs.source_identity,
+       'to its frame %d | generated)', path, len(panels), inputs.source_identity,
        inputs.driving_identity, inputs.yaw_range, inputs.reference)
-  return len(frames)
+  return len(panels), inputs.reference
+
+
+def _to_uint8(frames: np.ndarray) -> np.ndarray:
+  return np.clip(np.round(frames * 255), 0, 255).astype(np.uint8)
+
+
+def animate_command(workdir: str | os.PathLike, reference: int,
+                    out: str = 'animation_cli.mp4') -> str:
+  """The `python -m g3fa_jax.animate` command that animates the job's animation inputs with its
+  checkpoint as the job did (the driving clip re-encoded, so to within H.264's rounding)."""
+  w = pathlib.Path(workdir)
+  return (f'python -m g3fa_jax.animate --checkpoint {w / CHECKPOINT_DIR} '
+          f'--source {w / ANIMATION_SOURCE_FILE} --driving {w / ANIMATION_DRIVING_FILE} '
+          f'--no-crop --best-frame {reference} --side-by-side --out {w / out}')
 
 
 def animator_from_state(config: ml_collections.ConfigDict, state: Any) -> Animator:
@@ -721,7 +748,8 @@ def finish(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> dic
   end_l1 = curve.points.get(step)
   if end_l1 is None:
     end_l1 = curve.evaluate(step, animator)
-  frames = write_animation(animator, config, workdir / VIDEO_FILE, workdir / SHEET_FILE)
+  frames, reference = write_animation(animator, config, workdir / VIDEO_FILE,
+                                      workdir / SHEET_FILE, inputs_dir=workdir)
   write_reconstruction(animator, config, workdir / RECONSTRUCTION_FILE)
   write_motion_figure(animator, config, workdir / MOTION_FILE)
   copy_l1 = curve.baseline
@@ -738,11 +766,14 @@ def finish(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> dic
             'video': str(workdir / VIDEO_FILE), 'contact_sheet': str(workdir / SHEET_FILE),
             'reconstruction_sheet': str(workdir / RECONSTRUCTION_FILE),
             'motion_sheet': str(workdir / MOTION_FILE),
-            'video_frames': frames}
+            'video_frames': frames,
+            'animation_reference_frame': reference,
+            'animate_command': animate_command(workdir, reference)}
   shards.write_json_atomic(workdir / EVAL_FILE, result)
   _log('Held-out reconstruction L1: %.4f at step 0 -> %.4f at step %d; the source frame itself '
        'as the prediction (no motion): %.4f, so the model is at %.2fx the no-motion baseline; %s',
        start['heldout_l1'], end_l1, step, copy_l1, end_l1 / copy_l1, workdir / EVAL_FILE)
+  _log('The same animation with the command-line animator: %s', result['animate_command'])
   return result
 
 
