@@ -128,7 +128,7 @@ def contact_sheet(source: np.ndarray, driving: np.ndarray, generated: np.ndarray
     for c, frame in enumerate(row):
       y, x = r * (h + gap), c * (w + gap)
       sheet[y:y + h, x:x + w] = frame
-  pixels = np.clip(np.round(sheet * 255), 0, 255).astype(np.uint8)
+  pixels = to_uint8(sheet)
   image = Image.fromarray(pixels).resize((pixels.shape[1] * scale, pixels.shape[0] * scale),
                                          Image.NEAREST)
   _save_png(image, path)
@@ -153,7 +153,7 @@ def motion_arrows(frames: np.ndarray, keypoints: np.ndarray, learnt: np.ndarray,
                      f'learnt {learnt.shape} and true {true.shape} do not match')
   n, h, w = frames.shape[:3]
   gap = 4 * scale
-  pixels = np.clip(np.round(frames * 255), 0, 255).astype(np.uint8)
+  pixels = to_uint8(frames)
   image = Image.new('RGB', (n * w * scale + (n - 1) * gap, h * scale), (255, 255, 255))
   draw = ImageDraw.Draw(image)
   for i in range(n):
@@ -173,9 +173,14 @@ def motion_arrows(frames: np.ndarray, keypoints: np.ndarray, learnt: np.ndarray,
   _save_png(image, path)
 
 
+def to_uint8(frames: np.ndarray) -> np.ndarray:
+  """Frames in [0, 1] (any shape) as uint8 in [0, 255], rounded."""
+  return np.clip(np.round(frames * 255), 0, 255).astype(np.uint8)
+
+
 def save_frame(frame: np.ndarray, path: str | os.PathLike) -> None:
-  """Writes one (H, W, 3) frame in [0, 1] as an 8-bit PNG (values rounded, as the videos)."""
-  _save_png(Image.fromarray(np.clip(np.round(frame * 255), 0, 255).astype(np.uint8)), path)
+  """Writes one (H, W, 3) frame in [0, 1] as an 8-bit PNG (`to_uint8`, as the videos)."""
+  _save_png(Image.fromarray(to_uint8(frame)), path)
 
 
 def _save_png(image: Image.Image, path: str | os.PathLike) -> None:

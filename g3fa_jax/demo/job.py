@@ -486,22 +486,18 @@ def write_animation(animator, config: ml_collections.ConfigDict, path: str | os.
   panels = np.concatenate([np.broadcast_to(source, driving.shape), driving, generated], axis=2)
   fps = float(config.demo.video_fps)
   with Mp4Writer(path, fps) as writer:
-    writer.write(_to_uint8(panels))
+    writer.write(figures.to_uint8(panels))
   if sheet_path is not None:
     figures.contact_sheet(source, driving, np.asarray(generated), sheet_path)
   if inputs_dir is not None:
     inputs_dir = pathlib.Path(inputs_dir)
     figures.save_frame(source, inputs_dir / ANIMATION_SOURCE_FILE)
     with Mp4Writer(inputs_dir / ANIMATION_DRIVING_FILE, fps) as writer:
-      writer.write(_to_uint8(driving))
+      writer.write(figures.to_uint8(driving))
   _log('Animation: %s (%d frames: source %s | driving %s, yaw range %.0f deg, motion relative '
        'to its frame %d | generated)', path, len(panels), inputs.source_identity,
        inputs.driving_identity, inputs.yaw_range, inputs.reference)
   return len(panels), inputs.reference
-
-
-def _to_uint8(frames: np.ndarray) -> np.ndarray:
-  return np.clip(np.round(frames * 255), 0, 255).astype(np.uint8)
 
 
 def animate_command(workdir: str | os.PathLike, reference: int,
