@@ -215,7 +215,7 @@ def test_face_crop_paste_back_and_best_frame(animator, checkpoints, tmp_path):
     ('wrong_checkpoint', 'has no kp_detector, generator (it holds unsup3d)'),
     ('not_a_checkpoint', 'not a g3fa-jax checkpoint'),
     ('pth_file', 'is a file, not an orbax checkpoint directory'),
-    ('best_frame_past_the_end', '--best-frame 12: ' ),
+    ('best_frame_past_the_end', '--best-frame 12: '),
 ])
 def test_clear_errors(case, message, media, checkpoints, tmp_path, capsys):
   args = {'--checkpoint': str(checkpoints['g3fa']), '--source': str(media['source']),

@@ -10,6 +10,7 @@ from PIL import Image
 
 from g3fa_jax import checkpoint as ckpt
 from g3fa_jax import model_config
+from g3fa_jax.animate import video
 from g3fa_jax.demo import job
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -96,8 +97,7 @@ def test_job_writes_every_output(finished_job):
   # Its inputs, for the command-line animator (eval.json's animate_command).
   with Image.open(workdir / 'animation_source.png') as image:
     assert image.size == (64, 64)
-  with av.open(str(workdir / 'animation_driving.mp4')) as container:
-    assert sum(1 for _ in container.decode(video=0)) == 3
+  assert len(list(video.iter_frames(workdir / 'animation_driving.mp4'))) == 3
 
 
 def test_the_logged_command_line_animates_the_job_s_animation_again(finished_job, tmp_path):
@@ -117,11 +117,8 @@ def test_the_logged_command_line_animates_the_job_s_animation_again(finished_job
                                 progress=False)
   done = pipeline.run(options, log=lambda _: None)
   assert done.initial_frame == result['animation_reference_frame']
-
-  def frames(path):
-    with av.open(str(path)) as container:
-      return np.stack([f.to_ndarray(format='rgb24') for f in container.decode(video=0)])
-  job_frames, cli_frames = frames(workdir / 'animation.mp4'), frames(options.out)
+  job_frames = np.stack(list(video.iter_frames(workdir / 'animation.mp4')))
+  cli_frames = np.stack(list(video.iter_frames(options.out)))
   assert cli_frames.shape == job_frames.shape
   # source | driving | generated, the driving clip read back from its H.264 file: the same to
   # within H.264's rounding (mean 2-3 of 255 on the main job's 64x64 frames).

@@ -25,6 +25,7 @@ import functools
 import json
 import os
 import pathlib
+import shlex
 import time
 from typing import Any, Callable, Iterator, Optional, Sequence
 
@@ -505,9 +506,10 @@ def animate_command(workdir: str | os.PathLike, reference: int,
   """The `python -m g3fa_jax.animate` command that animates the job's animation inputs with its
   checkpoint as the job did (the driving clip re-encoded, so to within H.264's rounding)."""
   w = pathlib.Path(workdir)
-  return (f'python -m g3fa_jax.animate --checkpoint {w / CHECKPOINT_DIR} '
-          f'--source {w / ANIMATION_SOURCE_FILE} --driving {w / ANIMATION_DRIVING_FILE} '
-          f'--no-crop --best-frame {reference} --side-by-side --out {w / out}')
+  return shlex.join(['python', '-m', 'g3fa_jax.animate', '--checkpoint', str(w / CHECKPOINT_DIR),
+                     '--source', str(w / ANIMATION_SOURCE_FILE),
+                     '--driving', str(w / ANIMATION_DRIVING_FILE), '--no-crop',
+                     '--best-frame', str(reference), '--side-by-side', '--out', str(w / out)])
 
 
 def animator_from_state(config: ml_collections.ConfigDict, state: Any) -> Animator:
