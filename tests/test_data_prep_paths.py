@@ -3,8 +3,6 @@ creates nothing when it does."""
 
 from __future__ import annotations
 
-import pathlib
-
 import pytest
 
 from data_prep import layouts
