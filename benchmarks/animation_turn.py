@@ -16,7 +16,11 @@ meaningful). One clip's animation is a noisy figure (the same recipe's animation
 0.18 of the way on two kinds of machine, with the same held-out keypoint gain), so it also gives
 the turn gain pooled over the job's held-out reconstruction pairs (each driving frame
 reconstructed from its clip's first frame, the change read relative to that source frame), with
-the real driving frames' gain under the same reader as the ceiling. The job's config overrides
+the real driving frames' gain under the same reader as the ceiling, and two warps of the source
+as references: by the synthetic heads' true (rigid) motion, and by a free-form motion at the dense
+motion's resolution fitted to each pair with its driving frame in view (--fit_steps Adam steps;
+`g3fa_jax.demo.fitted_motion`): the most any warp of that resolution can show the readers, for a
+warp-only animator a bound, not a method. The job's config overrides
 (frame size, `demo.video_frames`) must be given again here as --job_config.* flags.
 
 With --mouth_reader=FILE it also says whether the mouth opens: a mouth reader
@@ -50,21 +54,28 @@ _MOUTH_READER = flags.DEFINE_string(
     'mouth_reader', None, 'Mouth reader variables (msgpack); trained on the job\'s training '
     'clips and written there if the file does not exist. Unset: no mouth figures.')
 _MOUTH_STEPS = flags.DEFINE_integer('mouth_steps', 3000, 'Training steps of a new mouth reader.')
+_FIT_STEPS = flags.DEFINE_integer(
+    'fit_steps', 300, 'Adam steps of the free-form warp fitted to each held-out pair with its '
+    'driving frame in view (g3fa_jax.demo.fitted_motion): what the best warp at the dense '
+    'motion\'s resolution shows the readers.')
 _JSON_OUT = flags.DEFINE_string('json_out', None, 'Write the figures to this JSON file.')
 
 
-def heldout_reconstructions(config, animator) -> dict:
+def heldout_reconstructions(config, animator, fit_steps: int) -> dict:
   """The job's held-out reconstruction pairs (each driving frame reconstructed from its clip's
   first frame): 'source', 'driving', 'prediction' (N, H, W, 3) in [0, 1], 'true_warp' (the source
-  warped by the true motion on the dense motion's grid: what a perfect warp-only animator shows)
-  and the ground truth of both frames of each pair: 'source_pose', 'driving_pose' (N, 3) yaw,
+  warped by the true, rigid head motion on the dense motion's grid),
+  'fitted_warp' (warped by a free-form motion on that grid fitted to the pair, `fit_steps` Adam
+  steps, with the driving frame in view: the best any warp at that resolution can show) and the ground truth of both frames of each pair: 'source_pose', 'driving_pose' (N, 3) yaw,
   pitch, roll in degrees, 'source_mouth', 'driving_mouth' (N,) opening in [0, 1]."""
   import numpy as np  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.demo import fitted_motion  # pylint: disable=g-import-not-at-top
   from g3fa_jax.demo import job  # pylint: disable=g-import-not-at-top
   from g3fa_jax.demo import true_motion  # pylint: disable=g-import-not-at-top
   grid_size = round(config.image_size *
                     config.model.generator_params.dense_motion_params.scale_factor)
-  parts = {k: [] for k in ('source', 'driving', 'prediction', 'true_warp', 'source_pose',
+  parts = {k: [] for k in ('source', 'driving', 'prediction', 'true_warp', 'fitted_warp',
+                           'source_pose',
                            'driving_pose', 'source_mouth', 'driving_mouth')}
   for record, idx, source, driving in job.heldout_batches(config, 8):
     poses = job.clip_poses(record)
@@ -73,6 +84,8 @@ def heldout_reconstructions(config, animator) -> dict:
     parts['driving'].append(driving)
     parts['prediction'].append(np.asarray(animator.reconstruct(source, driving)['prediction']))
     parts['true_warp'].append(true_motion.truly_warped(record, idx, source, grid_size))
+    parts['fitted_warp'].append(
+        fitted_motion.fitted_warp(source, driving, grid_size, fit_steps)[0])
     parts['source_pose'].append(np.repeat(poses[:1], len(idx), axis=0))
     parts['driving_pose'].append(poses[idx])
     parts['source_mouth'].append(np.repeat(mouth[:1], len(idx)))
@@ -84,9 +97,10 @@ def reconstruction_turn(reader, pairs: dict) -> dict:
   """The pose reader over the held-out reconstructions, pooled over every pair: per angle the
   turn gain of the generated frames (their read change from the read source frame against the
   true change), the same for the real driving frames (the ceiling the reader allows) and the
-  reader's error on them, and the gain of the source warped by the true motion (what the reader
-  sees of a perfect warp). One clip's animation is a noisy figure; this is over all held-out
-  clips."""
+  reader's error on them, and the gains of two warps of the source: by the true motion (what
+  the reader sees of the head's rigid motion) and by a free-form motion fitted to each pair with
+  its driving frame in view (what the best warp at that resolution shows). One clip's animation
+  is a noisy figure; this is over all held-out clips."""
   from g3fa_jax.metrics import pose  # pylint: disable=g-import-not-at-top
   read_source = pose.predict_pose(reader, pairs['source'])
   read_real = pose.predict_pose(reader, pairs['driving'])
@@ -96,11 +110,14 @@ def reconstruction_turn(reader, pairs: dict) -> dict:
   real = pose.pooled_change_gains(read_real - read_source, wanted)
   warp = pose.pooled_change_gains(pose.predict_pose(reader, pairs['true_warp']) - read_source,
                                   wanted)
+  fitted = pose.pooled_change_gains(
+      pose.predict_pose(reader, pairs['fitted_warp']) - read_source, wanted)
   floor = pose.pose_errors_degrees(read_real, pairs['driving_pose'])
   return {'pairs': len(wanted), 'angles': {
       name: {'target_change_deg': [float(wanted[:, k].min()), float(wanted[:, k].max())],
              'turn_gain': float(generated[k]), 'turn_gain_of_driving': float(real[k]),
              'turn_gain_of_true_warp': float(warp[k]),
+             'turn_gain_of_fitted_warp': float(fitted[k]),
              'reader_error_on_driving_deg': floor[name]}
       for k, name in enumerate(('yaw', 'pitch', 'roll'))}}
 
@@ -143,6 +160,7 @@ def mouth_figures(config, inputs, generated, pairs: dict, reader_path: str, step
   wanted = (pairs['driving_mouth'] - pairs['source_mouth'])[:, None]
   moved = (mouth.read_mouth(reader, pairs['prediction']) - read_source)[:, None]
   moved_by_warp = (mouth.read_mouth(reader, pairs['true_warp']) - read_source)[:, None]
+  moved_by_fit = (mouth.read_mouth(reader, pairs['fitted_warp']) - read_source)[:, None]
   reconstruction = {
       'pairs': len(wanted),
       'target_change': [float(wanted.min()), float(wanted.max())],
@@ -150,6 +168,7 @@ def mouth_figures(config, inputs, generated, pairs: dict, reader_path: str, step
       'opening_gain_of_driving': float(
           pose.pooled_change_gains((read_real - read_source)[:, None], wanted)[0]),
       'opening_gain_of_true_warp': float(pose.pooled_change_gains(moved_by_warp, wanted)[0]),
+      'opening_gain_of_fitted_warp': float(pose.pooled_change_gains(moved_by_fit, wanted)[0]),
       'reader_error_on_driving': float(np.abs(read_real - pairs['driving_mouth']).mean())}
   return {'animation': animation, 'reconstruction': reconstruction}
 
@@ -201,7 +220,7 @@ def main(argv) -> None:
           f'{row["generated_change_deg"][1]:+.1f} deg: turn gain {gains[name]:.2f} (the reader is '
           f'{floor[name]:.1f} deg off on the driving frames'
           f'{"" if row["meaningful"] else "; the change is within its error: not meaningful"})')
-  pairs = heldout_reconstructions(config, animator)
+  pairs = heldout_reconstructions(config, animator, _FIT_STEPS.value)
   result['reconstruction'] = reconstruction_turn(reader, pairs)
   yaw = result['reconstruction']['angles']['yaw']
   print(f'over {result["reconstruction"]["pairs"]} held-out reconstructions (yaw changes '
@@ -209,7 +228,9 @@ def main(argv) -> None:
         f'source frame): yaw turn gain {yaw["turn_gain"]:.2f} (the real driving frames read by '
         f'the same reader: {yaw["turn_gain_of_driving"]:.2f}; it is '
         f'{yaw["reader_error_on_driving_deg"]:.1f} deg off on them; the source warped by the '
-        f'true motion, a perfect warp: {yaw["turn_gain_of_true_warp"]:.2f})')
+        f'true (rigid) motion: {yaw["turn_gain_of_true_warp"]:.2f}; warped by a motion '
+        f'fitted to each pair with its driving frame in view, the best warp: '
+        f'{yaw["turn_gain_of_fitted_warp"]:.2f})')
   if _MOUTH_READER.value:
     if inputs.driving_mouth is None:
       raise SystemExit(f'{workdir}: the held-out clips carry no ground-truth mouth opening')
@@ -224,7 +245,8 @@ def main(argv) -> None:
           f'(changes {r["target_change"][0]:+.2f}..{r["target_change"][1]:+.2f} from the '
           f'source frame): {r["opening_gain"]:.2f} (real frames: '
           f'{r["opening_gain_of_driving"]:.2f}; the source warped by the true motion: '
-          f'{r["opening_gain_of_true_warp"]:.2f}); the reader is '
+          f'{r["opening_gain_of_true_warp"]:.2f}; by a fitted motion: '
+          f'{r["opening_gain_of_fitted_warp"]:.2f}); the reader is '
           f'{r["reader_error_on_driving"]:.3f} off on real held-out frames')
   if _JSON_OUT.value:
     pathlib.Path(_JSON_OUT.value).write_text(json.dumps(result, indent=1) + '\n')

@@ -146,49 +146,21 @@ def factors(config) -> None:
 
 def oracle(config) -> None:
   """Held-out L1 of the source warped by the ground-truth motion and by a fitted free-form one."""
-  import jax  # pylint: disable=g-import-not-at-top
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
-  import optax  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.demo import fitted_motion  # pylint: disable=g-import-not-at-top
   from g3fa_jax.demo import job  # pylint: disable=g-import-not-at-top
   from g3fa_jax.demo import true_motion  # pylint: disable=g-import-not-at-top
-  from g3fa_jax.models.generator import deform_input  # pylint: disable=g-import-not-at-top
-  from g3fa_jax.synthetic import flow  # pylint: disable=g-import-not-at-top
 
   size = int(config.image_size)
   motion_size = round(size * config.model.generator_params.dense_motion_params.scale_factor)
-  optimizer = optax.adam(0.01)
-
-  @jax.jit
-  def fitted_warp(source, driving):
-    base = jnp.broadcast_to(jnp.asarray(flow.grid_coordinates(motion_size), jnp.float32)[None],
-                            (source.shape[0], motion_size, motion_size, 2))
-
-    def loss(offset):  # L1 over a 4-level pyramid: a wide basin for the motion
-      a, b, total = deform_input(source, base + offset, True), driving, 0.
-      for _ in range(4):
-        total += jnp.mean(jnp.abs(a - b))
-        n, h, w, c = a.shape
-        a = a.reshape(n, h // 2, 2, w // 2, 2, c).mean((2, 4))
-        b = b.reshape(n, h // 2, 2, w // 2, 2, c).mean((2, 4))
-      return total
-
-    def update(_, carry):
-      offset, state = carry
-      updates, state = optimizer.update(jax.grad(loss)(offset), state, offset)
-      return optax.apply_updates(offset, updates), state
-    offset = jnp.zeros_like(base)
-    offset, _ = jax.lax.fori_loop(0, _FIT_STEPS.value, update, (offset, optimizer.init(offset)))
-    return deform_input(source, base + offset, True)
-
   totals = {'copy': 0., 'truth_motion': 0., 'truth_full': 0., 'fitted': 0.}
   count = 0
   for record, driving_idx, source, driving in job.heldout_batches(config, 8):
     for key, grid_size in (('truth_motion', motion_size), ('truth_full', size)):
       warped = true_motion.truly_warped(record, driving_idx, source, grid_size)
       totals[key] += float(np.abs(warped - driving).mean()) * len(driving)
-    totals['fitted'] += float(np.abs(np.asarray(fitted_warp(source, driving)) - driving).mean()
-                              ) * len(driving)
+    fitted, _ = fitted_motion.fitted_warp(source, driving, motion_size, _FIT_STEPS.value)
+    totals['fitted'] += float(np.abs(fitted - driving).mean()) * len(driving)
     totals['copy'] += float(np.abs(source - driving).mean()) * len(driving)
     count += len(driving)
   copy = totals['copy'] / count

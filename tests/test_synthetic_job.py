@@ -210,7 +210,7 @@ def test_animation_turn_benchmark_reads_the_turn_and_the_mouth(finished_job, tmp
                '--job_config.demo.video_frames=3']
   command = [sys.executable, str(ROOT / 'benchmarks' / 'animation_turn.py'),
              f'--workdir={workdir}', f'--pose_reader={pose_reader}',
-             f'--mouth_reader={mouth_reader}', '--mouth_steps=2',
+             f'--mouth_reader={mouth_reader}', '--mouth_steps=2', '--fit_steps=3',
              f'--json_out={tmp_path / "turn.json"}', *overrides]
   run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
   assert run.returncode == 0, run.stderr[-3000:]
@@ -220,10 +220,12 @@ def test_animation_turn_benchmark_reads_the_turn_and_the_mouth(finished_job, tmp
   assert figures['reconstruction']['pairs'] == 2
   assert set(figures['reconstruction']['angles']) == {'yaw', 'pitch', 'roll'}
   assert set(figures['reconstruction']['angles']['yaw']) >= {'turn_gain', 'turn_gain_of_driving',
-                                                             'turn_gain_of_true_warp'}
+                                                             'turn_gain_of_true_warp',
+                                                             'turn_gain_of_fitted_warp'}
   assert 'held-out reconstructions' in run.stdout
   assert figures['mouth']['reconstruction']['pairs'] == 2
-  assert 'opening_gain_of_true_warp' in figures['mouth']['reconstruction']
+  assert {'opening_gain_of_true_warp', 'opening_gain_of_fitted_warp'} <= set(
+      figures['mouth']['reconstruction'])
   assert set(figures['mouth']['animation']) >= {'opening_gain', 'opening_gain_of_driving',
                                                 'reader_error_on_driving'}
 

@@ -142,7 +142,9 @@ def heldout_score(config: ml_collections.ConfigDict, grid_size: int, split: str 
 
 def truly_warped(record: dict, driving_idx: list[int], source: np.ndarray, grid_size: int
                  ) -> np.ndarray:
-  """The source warped by the true motion: what a perfect warp-only animator shows.
+  """The source warped by the true motion: the head's rigid motion, exactly (the mouth's opening
+  and the light's drift are not in it; `g3fa_jax.demo.fitted_motion` fits the best warp
+  with the driving frame in view).
 
   Args:
     record: a synthetic clip's record (`g3fa_jax.synthetic.dataset`), with its depth maps.
