@@ -19,9 +19,9 @@ reconstructed from its clip's first frame, the change read relative to that sour
 the real driving frames' gain under the same reader as the ceiling, and two warps of the source
 as references: by the synthetic heads' true (rigid) motion, and by a free-form motion at the dense
 motion's resolution fitted to each pair with its driving frame in view (--fit_steps Adam steps;
-`g3fa_jax.demo.fitted_motion`): the most any warp of that resolution can show the readers, for a
-warp-only animator a bound, not a method. The job's config overrides
-(frame size, `demo.video_frames`) must be given again here as --job_config.* flags.
+`g3fa_jax.demo.fitted_motion`): the most any warp of that resolution can show the readers, a
+bound for a warp-only animator, not a method. The job's config overrides (frame size,
+`demo.video_frames`) must be given again here as --job_config.* flags.
 
 With --mouth_reader=FILE it also says whether the mouth opens: a mouth reader
 (`g3fa_jax.metrics.mouth`, the pose reader's network with one output) trained on the job's
@@ -64,10 +64,11 @@ _JSON_OUT = flags.DEFINE_string('json_out', None, 'Write the figures to this JSO
 def heldout_reconstructions(config, animator, fit_steps: int) -> dict:
   """The job's held-out reconstruction pairs (each driving frame reconstructed from its clip's
   first frame): 'source', 'driving', 'prediction' (N, H, W, 3) in [0, 1], 'true_warp' (the source
-  warped by the true, rigid head motion on the dense motion's grid),
-  'fitted_warp' (warped by a free-form motion on that grid fitted to the pair, `fit_steps` Adam
-  steps, with the driving frame in view: the best any warp at that resolution can show) and the ground truth of both frames of each pair: 'source_pose', 'driving_pose' (N, 3) yaw,
-  pitch, roll in degrees, 'source_mouth', 'driving_mouth' (N,) opening in [0, 1]."""
+  warped by the true, rigid head motion on the dense motion's grid), 'fitted_warp' (warped by a
+  free-form motion on that grid fitted to the pair with the driving frame in view, `fit_steps`
+  Adam steps: the best any warp at that resolution can show) and the ground truth of both frames
+  of each pair: 'source_pose', 'driving_pose' (N, 3) yaw, pitch, roll in degrees,
+  'source_mouth', 'driving_mouth' (N,) opening in [0, 1]."""
   import numpy as np  # pylint: disable=g-import-not-at-top
   from g3fa_jax.demo import fitted_motion  # pylint: disable=g-import-not-at-top
   from g3fa_jax.demo import job  # pylint: disable=g-import-not-at-top
@@ -75,8 +76,7 @@ def heldout_reconstructions(config, animator, fit_steps: int) -> dict:
   grid_size = round(config.image_size *
                     config.model.generator_params.dense_motion_params.scale_factor)
   parts = {k: [] for k in ('source', 'driving', 'prediction', 'true_warp', 'fitted_warp',
-                           'source_pose',
-                           'driving_pose', 'source_mouth', 'driving_mouth')}
+                           'source_pose', 'driving_pose', 'source_mouth', 'driving_mouth')}
   for record, idx, source, driving in job.heldout_batches(config, 8):
     poses = job.clip_poses(record)
     mouth = np.asarray(record['synthetic']['mouth'], np.float32)
