@@ -4,8 +4,8 @@ The best warp of the source towards the driving frame that a motion field of a g
 allows, found by gradient descent on the photometric error: a bound on any warp-based animator
 at that resolution, not a method (an animator sees the driving frame only through its keypoints).
 Set beside the warp by the synthetic heads' true 3D motion (`g3fa_jax.demo.true_motion`), it tells
-how much of a turn or of an opening mouth a warp can show at all: the true motion is rigid and
-leaves the source's shading, outline and closed mouth where they were, which a fitted warp need not.
+how much of a turn or of an opening mouth a warp can show at all: the true motion is the head's
+rigid motion and carries the source's shading and closed mouth along, which a fitted warp need not.
 """
 
 from __future__ import annotations
@@ -59,13 +59,14 @@ def _fit(source: jax.Array, driving: jax.Array, grid_size: int, steps: int,
 
 def fitted_warp(source: np.ndarray, driving: np.ndarray, grid_size: int, steps: int = 300,
                 learning_rate: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
-  """Each source warped by the motion field that best takes it to its driving frame.
+  """Each source warped by a motion field fitted to take it to its driving frame (a local
+  optimum of the pyramid L1, found from zero motion).
 
   Args:
     source, driving: (B, S, S, 3) frames in [0, 1].
     grid_size: the motion field's side g (the dense motion's is S * its scale_factor); the field
       is resized bilinearly to S x S for the warp, as the generator's is (align_corners=True).
-    steps, learning_rate: Adam on the pyramid L1 from the identity (zero motion).
+    steps, learning_rate: Adam's.
 
   Returns:
     (warped (B, S, S, 3) in [0, 1], the sampling grid (B, g, g, 2) in [-1, 1], x then y).
