@@ -18,6 +18,7 @@ import numpy as np
 import optax
 
 from g3fa_jax.models.generator import deform_input
+from g3fa_jax.ops.pool import avg_pool2x2
 from g3fa_jax.synthetic import flow
 
 PYRAMID_LEVELS = 4
@@ -28,11 +29,9 @@ def _pyramid_l1(a: jax.Array, b: jax.Array) -> jax.Array:
   the motion); stops early where a side is odd."""
   total = jnp.mean(jnp.abs(a - b))
   for _ in range(PYRAMID_LEVELS - 1):
-    n, h, w, c = a.shape
-    if h % 2 or w % 2:
+    if a.shape[1] % 2 or a.shape[2] % 2:
       break
-    a = a.reshape(n, h // 2, 2, w // 2, 2, c).mean((2, 4))
-    b = b.reshape(n, h // 2, 2, w // 2, 2, c).mean((2, 4))
+    a, b = avg_pool2x2(a), avg_pool2x2(b)
     total += jnp.mean(jnp.abs(a - b))
   return total
 
