@@ -77,6 +77,9 @@ _LOCAL_MOTION = flags.DEFINE_float('local_motion', 0., '--check=motion: weight o
 _SEPARATION = flags.DEFINE_float('keypoint_separation', 0., '--check=motion: weight of the '
                                  'keypoint separation loss (g3fa_jax.losses.keypoint_separation; '
                                  'its distance: --config.train.keypoint_separation_sigma).')
+_LANDMARKS = flags.DEFINE_float('landmarks', 0., '--check=motion: weight of the L1 between the '
+                                'first keypoints and the synthetic heads\' facial landmarks '
+                                '(g3fa_jax.synthetic.landmarks; demo.motion_warmup_landmarks).')
 _STOP_BELOW = flags.DEFINE_float('stop_below', 0., '--check=motion: stop at the first report whose '
                                  'warped source is below this ratio to copying on the training '
                                  'pairs (0: never).')
@@ -183,26 +186,31 @@ class TruthPairs:
     from g3fa_jax.demo import job  # pylint: disable=g-import-not-at-top
     from g3fa_jax.synthetic import dataset  # pylint: disable=g-import-not-at-top
     from g3fa_jax.synthetic import flow  # pylint: disable=g-import-not-at-top
+    from g3fa_jax.synthetic import landmarks  # pylint: disable=g-import-not-at-top
     clips = job._split_source(config, 'train')  # pylint: disable=protected-access
     records = [clips[i] for i in range(len(clips))]
     self._frames = [job._decode_frames(r, range(r['num_frames'])) for r in records]  # pylint: disable=protected-access
     self._depth = [dataset.read_geometry(r)[0][..., 0] for r in records]
     self._poses = [flow.clip_poses(r) for r in records]
+    self._landmarks = [landmarks.record_landmarks(r) for r in records]
     self._grid = flow.backward_grid
     self._motion_size = motion_size
     self._rng = np.random.default_rng(seed)
 
   def sample(self, batch_size: int):
-    """(source, driving) (B, S, S, 3) in [0, 1] and the true motion (B, g, g, 2)."""
+    """(source, driving) (B, S, S, 3) in [0, 1], the true motion (B, g, g, 2) and the two
+    frames' landmarks ((B, L, 2) each, `g3fa_jax.synthetic.landmarks`)."""
     import numpy as np  # pylint: disable=g-import-not-at-top
-    sources, drivings, truths = [], [], []
+    sources, drivings, truths, marks = [], [], [], []
     for _ in range(batch_size):
       c = self._rng.integers(len(self._frames))
       i, j = self._rng.integers(len(self._frames[c]), size=2)
       sources.append(self._frames[c][i])
       drivings.append(self._frames[c][j])
       truths.append(self._grid(self._depth[c][j], self._poses[c], j, i, self._motion_size)[0])
-    return np.stack(sources), np.stack(drivings), np.stack(truths)
+      marks.append(self._landmarks[c][[i, j]])
+    marks = np.stack(marks)
+    return np.stack(sources), np.stack(drivings), np.stack(truths), (marks[:, 0], marks[:, 1])
 
 
 def motion(config) -> None:
@@ -216,6 +224,7 @@ def motion(config) -> None:
       zero_motion_warmup=_ZERO_MOTION_WARMUP.value, truth_motion=_TRUTH_MOTION.value,
       truth_keypoints=_TRUTH_KEYPOINTS.value, truth_steps=_TRUTH_STEPS.value,
       local_motion=_LOCAL_MOTION.value, keypoint_separation=_SEPARATION.value,
+      landmarks=_LANDMARKS.value,
       seed=int(config.seed))
   next_batch = None
   if _TRUTH_MOTION.value or _TRUTH_KEYPOINTS.value:

@@ -118,6 +118,10 @@ def get_config() -> ml_collections.ConfigDict:
       'motion_warmup_zero_motion_steps': 0,
       'motion_warmup_local_motion': 10.0,
       'motion_warmup_keypoint_separation': 10.0,
+      # Weight of an L1 pulling the 15 keypoints onto the heads' facial landmarks (eyes, nose,
+      # lips, chin, brows, cheeks; g3fa_jax.synthetic.landmarks) in the warm-up, relative to the
+      # warped source's L1: the role a landmark detector would play for real faces.
+      'motion_warmup_landmarks': 0.0,
       # The inverse renderer: Unsup3D's depth net fitted to the ground-truth depth.
       'unsup3d_steps': 300,
       'unsup3d_batch_size': 16,

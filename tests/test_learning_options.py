@@ -343,6 +343,26 @@ def test_motion_warmup_trains_and_drops_into_a_train_state():
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+def test_motion_warmup_pulls_the_keypoints_onto_the_landmarks():
+  """MotionTrainer(landmarks=w): keypoint k is pulled to landmark k (the first min(K, L)), so a
+  few steps on the landmark L1 alone bring the keypoints nearer; without landmarks it refuses."""
+  from g3fa_jax.demo import motion_warmup  # pylint: disable=g-import-not-at-top
+  config = _synthetic_config()
+  motion = motion_warmup.MotionTrainer(config, equivariance=0., landmarks=100.)
+  frames = np.asarray(jax.random.uniform(jax.random.PRNGKey(3), (4, 64, 64, 3)))
+  num_kp = config.model.common_params.num_kp
+  targets = np.asarray(jax.random.uniform(jax.random.PRNGKey(4), (2, num_kp + 2, 2),
+                                          minval=-0.6, maxval=0.6))
+  distance = lambda: float(motion_warmup.landmark_l1(
+      jnp.asarray(motion.keypoints(frames[:2])), jnp.asarray(targets)))
+  before = distance()
+  for i in range(20):
+    motion.step(frames[:2], frames[:2], i, landmarks=(targets, targets))
+  assert distance() < 0.6 * before
+  with pytest.raises(ValueError, match='landmarks'):
+    motion.step(frames[:2], frames[2:], 20)
+
+
 def test_local_motion_trains_the_keypoints_without_the_generator():
   """With loss_weights.local_motion alone the generator phase reports that term, and its gradient
   reaches the keypoint detector but no generator weight (it bypasses the dense motion's mask)."""

@@ -20,6 +20,7 @@ from g3fa_jax.synthetic import camera
 from g3fa_jax.synthetic import clips
 from g3fa_jax.synthetic import dataset
 from g3fa_jax.synthetic import factors
+from g3fa_jax.synthetic import landmarks
 from g3fa_jax.synthetic import pose
 from g3fa_jax.synthetic import render
 from g3fa_jax.synthetic import sdf
@@ -281,6 +282,18 @@ def test_cli_writes_shards_the_pipeline_reads(tmp_path, capsys):
   assert batch['source'].shape == (2, SIZE, SIZE, 3) and batch['source'].dtype == np.float32
   assert batch['source_depth'].shape == (2, SIZE, SIZE, 1)
   assert batch['driving_normal'].shape == (2, SIZE, SIZE, 3)
+  # With landmarks, the same pairs (the same draws) carry each frame's facial landmarks.
+  ds = pipeline.make_pair_dataset(out, global_batch_size=2, seed=0, with_landmarks=True,
+                                  with_record_index=True,
+                                  shard_options=grain.sharding.NoSharding())
+  marked = next(iter(ds))
+  np.testing.assert_array_equal(marked['source'], batch['source'])
+  train = source_lib.ClipSource.from_dir(out, 'train')
+  for b in range(2):
+    per_frame = landmarks.record_landmarks(train[int(marked['record'][b])])
+    assert per_frame.shape == (T, len(landmarks.NAMES), 2)
+    for name in ('source', 'driving'):
+      assert np.min(np.abs(per_frame - marked[f'{name}_landmarks'][b]).max((1, 2))) < 1e-6
 
   # The stored record holds the frames and the ground truth of a direct render.
   record = source_lib.ClipSource.from_dir(out, 'test')[0]

@@ -18,6 +18,7 @@ import numpy as np
 from g3fa_jax.data import augment
 from g3fa_jax.data import records
 from g3fa_jax.data import source as source_lib
+from g3fa_jax.synthetic import landmarks
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,7 +65,10 @@ class SamplePair(grain.transforms.RandomMap):
   augmentation to the pair as a two-frame clip (official order: flips, then colour jitter).
   With `with_geometry`, adds the stored Unsup3D maps of the two frames: 'source_depth',
   'driving_depth' (S, S, 1) and 'source_normal', 'driving_normal' (S, S, 3) float32 (flipped
-  with the frames; a mirror negates the normals' x). With `with_record_index`, adds 'record'.
+  with the frames; a mirror negates the normals' x). With `with_landmarks` (synthetic clips
+  only), adds 'source_landmarks', 'driving_landmarks' (L, 2) float32 in [-1, 1] (x, y), the
+  heads' facial landmarks (`g3fa_jax.synthetic.landmarks`; a mirror negates x and swaps left
+  and right). With `with_record_index`, adds 'record'.
   With `skip_bad`, a pair that fails is drawn again from a random record of the whole split
   (up to `MAX_DRAWS` times) and `BAD_COUNT` / `BAD_NOTES` are added (see the module doc);
   without it the first failure raises `BadRecordError`.
@@ -73,8 +77,10 @@ class SamplePair(grain.transforms.RandomMap):
   def __init__(self, clips: source_lib.ClipSource | source_lib.TfdsClipSource,
                augmentation: Augmentation = Augmentation(),
                distinct: bool = True, with_record_index: bool = False,
-               with_geometry: bool = False, skip_bad: bool = False):
+               with_geometry: bool = False, skip_bad: bool = False,
+               with_landmarks: bool = False):
     self.clips = clips
+    self.with_landmarks = with_landmarks
     self.augmentation = augmentation
     self.distinct = distinct
     self.with_record_index = with_record_index
@@ -148,6 +154,11 @@ class SamplePair(grain.transforms.RandomMap):
           depth, normal = depth[:, ::-1], normal[:, ::-1] * np.float32([-1, 1, 1])
         out[f'{name}_depth'] = np.ascontiguousarray(depth[..., None], np.float32)
         out[f'{name}_normal'] = np.ascontiguousarray(normal, np.float32)
+    if self.with_landmarks:
+      clip_landmarks = landmarks.record_landmarks(record)  # a ValueError if not synthetic
+      for name, i in zip(('source', 'driving'), idx):
+        points = clip_landmarks[int(i)]
+        out[f'{name}_landmarks'] = landmarks.mirrored(points) if mirror else points
     if self.with_record_index:
       out['record'] = np.int64(record_index)
     return out

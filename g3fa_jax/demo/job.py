@@ -617,26 +617,31 @@ def train_motion(motion: motion_warmup.MotionTrainer, config: ml_collections.Con
                  next_batch: Optional[Callable[[], tuple[Any, Any, Any]]] = None, *,
                  stop_below: float = 0., min_steps: int = 0) -> Iterator[str]:
   """Trains `motion` for up to `steps` steps on `next_batch()` -> (source, driving, true motion
-  or None) (default: the training split's pairs); yields a progress line every `every` steps: the
+  or None, (source landmarks, driving landmarks) or None) (default: the training split's pairs,
+  with their landmarks when `motion.landmarks` is not 0); yields a progress line every `every` steps: the
   warped-source L1 (train, its ratio to copying the source on the same pairs, held-out against
   copying) and the mask's weight on zero motion, both with the step's zero-motion offset (what
   training sees). With `stop_below` > 0 it stops early, after at least `min_steps`, at the first
   report whose train ratio is below `stop_below` (the mask has left zero motion: the held-out
   pairs are only reported, never used to decide)."""
   if next_batch is None:
-    train_input = input_pipeline.make_train_input(config, int(config.batch_size))
+    with_landmarks = bool(motion.landmarks)
+    train_input = input_pipeline.make_train_input(config, int(config.batch_size),
+                                                  with_landmarks=with_landmarks)
     bad_records = input_pipeline.BadRecordMonitor(max_fraction=1.0)
 
     def next_batch():
       batch = bad_records.take(dict(next(train_input.iterator)))
-      return batch['source'], batch['driving'], None
+      landmarks = ((batch['source_landmarks'], batch['driving_landmarks']) if with_landmarks
+                   else None)
+      return batch['source'], batch['driving'], None, landmarks
   baseline = source_copy_l1(config)
   score = true_motion.heldout_score(config, motion.motion_size)
   train_score = true_motion.heldout_score(config, motion.motion_size, split='train', max_clips=12)
   start, history, copied = time.time(), [], []
   for i in range(steps):
-    source, driving, truth = next_batch()
-    history.append(motion.step(source, driving, i, truth))
+    source, driving, truth, landmarks = next_batch()
+    history.append(motion.step(source, driving, i, truth, landmarks))
     copied.append(float(np.mean(np.abs(np.asarray(source) - np.asarray(driving)))))
     if (i + 1) % every == 0 or i + 1 == steps:
       truth, heldout = _score_with_l1(score, lambda a, b, i=i: motion.warped_and_motion(a, b, i))
@@ -688,7 +693,7 @@ def prepare_motion(config: ml_collections.ConfigDict, workdir: str | os.PathLike
       equivariance=float(config.train.loss_weights.equivariance_value),
       local_motion=float(config.demo.get('motion_warmup_local_motion', 0.)),
       keypoint_separation=float(config.demo.get('motion_warmup_keypoint_separation', 0.)),
-      seed=int(config.seed))
+      landmarks=float(config.demo.get('motion_warmup_landmarks', 0.)), seed=int(config.seed))
   lines = train_motion(motion, config, steps, int(config.demo.get('motion_warmup_every', 250)),
                        stop_below=float(config.demo.get('motion_warmup_stop_below', 0.)),
                        min_steps=int(config.demo.get('motion_warmup_min_steps', 0)))

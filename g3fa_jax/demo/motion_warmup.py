@@ -66,7 +66,7 @@ class MotionTrainer:
                truth_motion: float = 0., truth_keypoints: float = 0., truth_steps: int = 0,
                local_motion: float = 0.,
                local_motion_settings: Optional[LocalMotionSettings] = None,
-               keypoint_separation: float = 0., seed: int = 0):
+               keypoint_separation: float = 0., landmarks: float = 0., seed: int = 0):
     self.config = config
     self.zero_motion_warmup = int(zero_motion_warmup)
     self.truth_steps = int(truth_steps)
@@ -94,9 +94,10 @@ class MotionTrainer:
     self.opt_state = self.optimizer.init(self.params)
     # The config's settings (`train.local_motion_*`) unless given.
     local_settings = local_motion_settings or LocalMotionSettings.from_config(config)
+    self.landmarks = float(landmarks)
     weights = (float(equivariance), float(truth_motion), float(truth_keypoints),
                float(local_motion), local_settings, float(keypoint_separation),
-               float(config.train.get('keypoint_separation_sigma', 0.1)))
+               float(config.train.get('keypoint_separation_sigma', 0.1)), self.landmarks)
     transform_params = dict(config.train.transform_params)
     self._step = jax.jit(lambda *args: _step(self, weights, transform_params, *args))
     self._warp = jax.jit(lambda p, s, a, b, o: self.warp(p, s, a, b, False, o))
@@ -122,14 +123,22 @@ class MotionTrainer:
                                                 'motion': m['batch_stats']}
 
   def step(self, source: np.ndarray, driving: np.ndarray, step_index: int,
-           truth: Optional[np.ndarray] = None) -> jax.Array:
+           truth: Optional[np.ndarray] = None,
+           landmarks: Optional[tuple[np.ndarray, np.ndarray]] = None) -> jax.Array:
+    """One Adam step; `landmarks` (source's, driving's) (B, L, 2) in [-1, 1], needed when the
+    trainer's landmark weight is not 0 (`g3fa_jax.synthetic.landmarks`)."""
     if truth is None:  # unused by the loss (its weights are 0 or truth_on is 0)
       truth = np.zeros((source.shape[0], self.motion_size, self.motion_size, 2), np.float32)
+    if landmarks is None:
+      if self.landmarks:
+        raise ValueError('MotionTrainer.step: the landmark weight is not 0 but no landmarks '
+                         'were given (synthetic clips only: demo.motion_warmup_landmarks)')
+      landmarks = (np.zeros((source.shape[0], 1, 2), np.float32),) * 2
     truth_on = jnp.float32(self.truth_steps == 0 or step_index < self.truth_steps)
     rng = jax.random.PRNGKey(step_index)
     self.params, self.stats, self.opt_state, warp_l1 = self._step(
         self.params, self.stats, self.opt_state, source, driving, truth, truth_on,
-        self.offset(step_index), rng)
+        landmarks, self.offset(step_index), rng)
     return warp_l1
 
   def warped_and_motion(self, source: np.ndarray, driving: np.ndarray, step_index: int
@@ -164,9 +173,9 @@ class MotionTrainer:
 
 
 def _step(trainer: MotionTrainer, weights, transform_params, params, stats, opt_state, source,
-          driving, truth, truth_on, offset, rng):
+          driving, truth, truth_on, landmarks, offset, rng):
   (equivariance, truth_motion, truth_keypoints, local_motion, local_settings, separation,
-   separation_sigma) = weights
+   separation_sigma, landmark_weight) = weights
 
   def loss_fn(params):
     warped, kp_source, kp_driving, out, new_stats = trainer.warp(params, stats, source, driving,
@@ -184,6 +193,9 @@ def _step(trainer: MotionTrainer, weights, transform_params, params, stats, opt_
                                              **local_settings.kwargs())
     if separation:
       loss += separation * pair_separation(kp_source, kp_driving, separation_sigma)
+    if landmark_weight:
+      loss += landmark_weight * 0.5 * (landmark_l1(kp_source['value'], landmarks[0])
+                                       + landmark_l1(kp_driving['value'], landmarks[1]))
     if equivariance:
       tps = losses.sample_tps(rng, source.shape[0], **transform_params)
       transformed, s = trainer.kp_detector.apply(
@@ -199,6 +211,13 @@ def _step(trainer: MotionTrainer, weights, transform_params, params, stats, opt_
   (_, (stats, warp_l1)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
   updates, opt_state = trainer.optimizer.update(grads, opt_state, params)
   return optax.apply_updates(params, updates), stats, opt_state, warp_l1
+
+
+def landmark_l1(keypoints: jax.Array, landmarks: jax.Array) -> jax.Array:
+  """Mean L1 between the first min(K, L) keypoints (B, K, 2) and landmarks (B, L, 2), both in
+  [-1, 1]: keypoint k is anchored to landmark k."""
+  n = min(keypoints.shape[1], landmarks.shape[1])
+  return jnp.mean(jnp.abs(keypoints[:, :n] - landmarks[:, :n]))
 
 
 def into_state(state: Any, variables: dict[str, Any]) -> Any:

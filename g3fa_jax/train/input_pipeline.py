@@ -58,12 +58,14 @@ def _toy(config: ml_collections.ConfigDict, global_batch_size: int) -> TrainInpu
                     load=pairs.set_state)
 
 
-def _shards(config: ml_collections.ConfigDict, global_batch_size: int) -> TrainInput:
+def _shards(config: ml_collections.ConfigDict, global_batch_size: int,
+            with_landmarks: bool = False) -> TrainInput:
   data = config.data
   split = index_lib.load_split(data.data_dir, data.split)
   num_examples = len(split.identities) if data.id_sampling else split.num_records
   dataset = data_lib.dataset_from_config(data, global_batch_size=global_batch_size,
-                                         seed=config.seed, skip_bad=True)
+                                         seed=config.seed, skip_bad=True,
+                                         with_landmarks=with_landmarks)
   iterator = iter(dataset)
   return TrainInput(
       iterator=iterator, num_examples=num_examples * int(data.get('num_repeats', 1)),
@@ -72,13 +74,19 @@ def _shards(config: ml_collections.ConfigDict, global_batch_size: int) -> TrainI
       load=lambda _: None, skips_bad=True)
 
 
-def make_train_input(config: ml_collections.ConfigDict, global_batch_size: int) -> TrainInput:
-  """The configured input for a global batch of `global_batch_size` pairs."""
+def make_train_input(config: ml_collections.ConfigDict, global_batch_size: int,
+                     with_landmarks: bool = False) -> TrainInput:
+  """The configured input for a global batch of `global_batch_size` pairs; `with_landmarks`
+  adds the synthetic heads' landmarks ('source_landmarks', 'driving_landmarks'; shards of
+  synthetic clips only, see `g3fa_jax.data.pipeline.make_pair_dataset`)."""
   name = config.data.name
   if name == 'toy':
+    if with_landmarks:
+      raise ValueError('config.data.name=toy has no landmarks: they come with the synthetic '
+                       "heads' shards (data.name='shards')")
     return _toy(config, global_batch_size)
   if name == 'shards':
-    return _shards(config, global_batch_size)
+    return _shards(config, global_batch_size, with_landmarks)
   raise ValueError(f'config.data.name={name!r}: use one of {SOURCES}')
 
 
