@@ -68,6 +68,9 @@ def get_config() -> ml_collections.ConfigDict:
   # Keypoints kept apart (g3fa_jax/losses/keypoint_separation.py), 10x warped_l1 as in the motion
   # warm-up: without it all 15 collapse onto one point within ~1 px and move as one.
   train.loss_weights.keypoint_separation = 1000.0
+  # Keypoints anchored to the heads' facial landmarks (g3fa_jax/losses/landmark_anchor.py), as
+  # demo.motion_warmup_landmarks in the warm-up; off: the job stays unsupervised (README).
+  train.loss_weights.landmarks = 0.0
   train.keypoint_separation_sigma = 0.05
   # Each checkpoint adds a point to the learning curve (held-out L1).
   train.checkpoint_every_steps = 120

@@ -347,13 +347,14 @@ def test_motion_warmup_pulls_the_keypoints_onto_the_landmarks():
   """MotionTrainer(landmarks=w): keypoint k is pulled to landmark k (the first min(K, L)), so a
   few steps on the landmark L1 alone bring the keypoints nearer; without landmarks it refuses."""
   from g3fa_jax.demo import motion_warmup  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.losses import landmark_anchor  # pylint: disable=g-import-not-at-top
   config = _synthetic_config()
   motion = motion_warmup.MotionTrainer(config, equivariance=0., landmarks=100.)
   frames = np.asarray(jax.random.uniform(jax.random.PRNGKey(3), (4, 64, 64, 3)))
   num_kp = config.model.common_params.num_kp
   targets = np.asarray(jax.random.uniform(jax.random.PRNGKey(4), (2, num_kp + 2, 2),
                                           minval=-0.6, maxval=0.6))
-  distance = lambda: float(motion_warmup.landmark_l1(
+  distance = lambda: float(landmark_anchor.landmark_l1(
       jnp.asarray(motion.keypoints(frames[:2])), jnp.asarray(targets)))
   before = distance()
   for i in range(20):
@@ -361,6 +362,34 @@ def test_motion_warmup_pulls_the_keypoints_onto_the_landmarks():
   assert distance() < 0.6 * before
   with pytest.raises(ValueError, match='landmarks'):
     motion.step(frames[:2], frames[2:], 20)
+
+
+def test_landmark_loss_trains_the_keypoints_without_the_generator():
+  """With loss_weights.landmarks alone the generator phase reports that term (the mean L1 of the
+  keypoints of both frames to the batch's landmarks, weighted), its gradient reaches the keypoint
+  detector and no generator weight; without landmarks in the batch it says what is missing."""
+  from g3fa_jax.losses import objective  # pylint: disable=g-import-not-at-top
+  config = _synthetic_config()
+  weights = config.train.loss_weights
+  weights.generator_gan = weights.pixel_l1 = weights.warped_l1 = 0.
+  weights.perceptual = [0.] * len(weights.perceptual)
+  weights.equivariance_value = weights.equivariance_jacobian = 0.
+  weights.local_motion = weights.keypoint_separation = 0.
+  weights.landmarks = 7.
+  nets, settings, state, batch, rng = _generator_phase_inputs(config)
+  marks = jax.random.uniform(jax.random.PRNGKey(5), (2, 2, 15, 2), minval=-0.5, maxval=0.5)
+  batch = dict(batch, source_landmarks=marks[0], driving_landmarks=marks[1])
+  grads, aux = jax.jit(lambda s: step_lib.generator_phase(nets, settings, s, batch, {}, rng))(state)
+  assert set(aux['losses']) == {'landmarks'}
+  expected = 7. * 0.5 * (jnp.mean(jnp.abs(aux['kp_source']['value'] - marks[0]))
+                         + jnp.mean(jnp.abs(aux['kp_driving']['value'] - marks[1])))
+  assert float(aux['losses']['landmarks']) == pytest.approx(float(expected), rel=1e-5)
+  norm = lambda tree: sum(float(jnp.sum(jnp.abs(x))) for x in jax.tree_util.tree_leaves(tree))
+  assert norm(grads['kp_detector']) > 0
+  assert norm(grads['generator']) == 0
+  with pytest.raises(ValueError, match='landmarks'):
+    objective.generator_losses(dict(weights.to_dict(), landmarks=1.),
+                               kp_source=aux['kp_source'], kp_driving=aux['kp_driving'])
 
 
 def test_local_motion_trains_the_keypoints_without_the_generator():

@@ -31,6 +31,7 @@ import optax
 
 from g3fa_jax import losses
 from g3fa_jax.losses.keypoint_separation import pair_separation
+from g3fa_jax.losses.landmark_anchor import pair_landmark_l1
 from g3fa_jax.losses.local_motion import LocalMotionSettings, local_motion_l1
 from g3fa_jax.models import networks
 from g3fa_jax.models.dense_motion import DenseMotionNetwork
@@ -194,8 +195,7 @@ def _step(trainer: MotionTrainer, weights, transform_params, params, stats, opt_
     if separation:
       loss += separation * pair_separation(kp_source, kp_driving, separation_sigma)
     if landmark_weight:
-      loss += landmark_weight * 0.5 * (landmark_l1(kp_source['value'], landmarks[0])
-                                       + landmark_l1(kp_driving['value'], landmarks[1]))
+      loss += landmark_weight * pair_landmark_l1(kp_source, kp_driving, *landmarks)
     if equivariance:
       tps = losses.sample_tps(rng, source.shape[0], **transform_params)
       transformed, s = trainer.kp_detector.apply(
@@ -211,13 +211,6 @@ def _step(trainer: MotionTrainer, weights, transform_params, params, stats, opt_
   (_, (stats, warp_l1)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
   updates, opt_state = trainer.optimizer.update(grads, opt_state, params)
   return optax.apply_updates(params, updates), stats, opt_state, warp_l1
-
-
-def landmark_l1(keypoints: jax.Array, landmarks: jax.Array) -> jax.Array:
-  """Mean L1 between the first min(K, L) keypoints (B, K, 2) and landmarks (B, L, 2), both in
-  [-1, 1]: keypoint k is anchored to landmark k."""
-  n = min(keypoints.shape[1], landmarks.shape[1])
-  return jnp.mean(jnp.abs(keypoints[:, :n] - landmarks[:, :n]))
 
 
 def into_state(state: Any, variables: dict[str, Any]) -> Any:

@@ -9,7 +9,8 @@ or 0 in the official recipe: pixel_l1 (a plain L1 between the generated and driv
 warped_l1 (an L1 between the source image warped by the dense motion, the generator's 'deformed'
 output, and the driving frame: a direct signal for the motion field) and local_motion (each
 keypoint's own affine motion judged in a window around it, `local_motion.local_motion_l1`) and
-keypoint_separation (keypoints kept apart, `keypoint_separation.keypoint_separation`). A loss
+keypoint_separation (keypoints kept apart, `keypoint_separation.keypoint_separation`) and
+landmarks (keypoints anchored to known facial landmarks, `landmark_anchor.pair_landmark_l1`). A loss
 whose weight is zero
 is left out of the dict, as in the official code.
 
@@ -28,6 +29,7 @@ import jax.numpy as jnp
 from g3fa_jax.losses import equivariance
 from g3fa_jax.losses import gan
 from g3fa_jax.losses import keypoint_separation
+from g3fa_jax.losses import landmark_anchor
 from g3fa_jax.losses import local_motion
 from g3fa_jax.losses import perceptual
 from g3fa_jax.models.discriminator import ensemble_patch_maps
@@ -65,6 +67,8 @@ def generator_losses(loss_weights: Mapping[str, Any], *,
                      kp_source: Optional[Mapping[str, jax.Array]] = None,
                      local_motion_settings: Optional[local_motion.LocalMotionSettings] = None,
                      separation_sigma: float = 0.1,
+                     source_landmarks: Optional[jax.Array] = None,
+                     driving_landmarks: Optional[jax.Array] = None,
                      vgg_features: Optional[perceptual.FeatureFn] = None,
                      pyramid_scales: Sequence[float] = perceptual.PYRAMID_SCALES,
                      ) -> dict[str, jax.Array]:
@@ -89,11 +93,14 @@ def generator_losses(loss_weights: Mapping[str, Any], *,
     local_motion_settings: its windows, sampling convention, pyramid and high-pass (default:
       `LocalMotionSettings()`).
     separation_sigma: the keypoint_separation distance (with kp_source and kp_driving).
+    source_landmarks, driving_landmarks: (B, L, 2) in [-1, 1], the frames' facial landmarks
+      (landmarks only, with kp_source and kp_driving).
     vgg_features: images -> relu1_1..relu5_1 (perceptual loss only).
     pyramid_scales: perceptual image pyramid (official train_params.scales).
 
   Returns:
-    {'perceptual', 'pixel_l1', 'warped_l1', 'local_motion', 'keypoint_separation', 'gen_gan',
+    {'perceptual', 'pixel_l1', 'warped_l1', 'local_motion', 'keypoint_separation', 'landmarks',
+    'gen_gan',
     'feature_matching', 'equivariance_value', 'equivariance_jacobian'}, scalars, each present when
     its weight is nonzero.
   """
@@ -123,6 +130,14 @@ def generator_losses(loss_weights: Mapping[str, Any], *,
                        'kp_driving is missing')
     losses['keypoint_separation'] = separation_weight * keypoint_separation.pair_separation(
         kp_source, kp_driving, separation_sigma)
+  landmark_weight = float(loss_weights.get('landmarks', 0))
+  if landmark_weight != 0:
+    if (kp_source is None or kp_driving is None or source_landmarks is None
+        or driving_landmarks is None):
+      raise ValueError('generator_losses: landmarks is nonzero but kp_source, kp_driving or the '
+                       "frames' landmarks are missing (synthetic data only)")
+    losses['landmarks'] = landmark_weight * landmark_anchor.pair_landmark_l1(
+        kp_source, kp_driving, source_landmarks, driving_landmarks)
   perceptual_weights = tuple(loss_weights.get('perceptual', ()))
   if sum(perceptual_weights) != 0:
     if vgg_features is None or driving is None or prediction is None:

@@ -259,6 +259,10 @@ def generator_phase(nets: Networks, settings: StepSettings, state: TrainState,
     if weights.get('keypoint_separation', 0):
       loss_inputs.update(kp_source=kp_source, kp_driving=kp_driving,
                          separation_sigma=settings.keypoint_separation_sigma)
+    if weights.get('landmarks', 0):
+      loss_inputs.update(kp_source=kp_source, kp_driving=kp_driving,
+                         source_landmarks=batch['source_landmarks'],
+                         driving_landmarks=batch['driving_landmarks'])
     if settings.uses_perceptual:
       loss_inputs.update(vgg_features=_vgg_features(nets, frozen['vgg19'], dtype,
                                                      source.shape[0]),

@@ -191,7 +191,9 @@ def train(config: ml_collections.ConfigDict, workdir: str, *,
   mesh = sharding.make_mesh()
   global_batch_size = int(config.train.batch_size)
   sharding.check_batch_size(global_batch_size, mesh)
-  train_input = input_pipeline.make_train_input(config, global_batch_size)
+  train_input = input_pipeline.make_train_input(
+      config, global_batch_size,
+      with_landmarks=bool(config.train.loss_weights.get('landmarks', 0)))
   steps_per_epoch, num_train_steps = schedule_lengths(config, train_input.num_examples)
   logging.info('%d device(s) on %d process(es); global batch %d; %d steps per epoch, %d steps',
                jax.device_count(), jax.process_count(), global_batch_size, steps_per_epoch,
