@@ -379,7 +379,8 @@ def test_landmark_loss_trains_the_keypoints_without_the_generator():
   nets, settings, state, batch, rng = _generator_phase_inputs(config)
   marks = jax.random.uniform(jax.random.PRNGKey(5), (2, 2, 15, 2), minval=-0.5, maxval=0.5)
   batch = dict(batch, source_landmarks=marks[0], driving_landmarks=marks[1])
-  grads, aux = jax.jit(lambda s: step_lib.generator_phase(nets, settings, s, batch, {}, rng))(state)
+  phase = lambda s: step_lib.generator_phase(nets, settings, s, batch, {}, rng)
+  grads, aux = jax.jit(phase)(state)
   assert set(aux['losses']) == {'landmarks'}
   expected = 7. * 0.5 * (jnp.mean(jnp.abs(aux['kp_source']['value'] - marks[0]))
                          + jnp.mean(jnp.abs(aux['kp_driving']['value'] - marks[1])))

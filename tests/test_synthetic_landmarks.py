@@ -72,7 +72,8 @@ def test_the_true_motion_carries_the_landmarks_of_a_turning_head(turning):
 def test_the_lips_part_as_the_mouth_opens():
   closed, opened = (landmarks.clip_landmarks(posed_clip([0.], mouth=m), SIZE)[0]
                     for m in (0., 1.))
-  gap = lambda p: p[landmarks.NAMES.index('lower_lip'), 1] - p[landmarks.NAMES.index('upper_lip'), 1]
+  lower, upper = landmarks.NAMES.index('lower_lip'), landmarks.NAMES.index('upper_lip')
+  gap = lambda p: p[lower, 1] - p[upper, 1]
   assert gap(opened) - gap(closed) > 3. * 2. / (SIZE - 1)  # more than 3 pixels wider
   eye = landmarks.NAMES.index('right_eye')
   np.testing.assert_allclose(opened[eye], closed[eye], atol=1e-6)

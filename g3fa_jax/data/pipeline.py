@@ -92,7 +92,8 @@ def make_pair_dataset(data_dir: str | os.PathLike, *, global_batch_size: int, se
       'source_normal' (B, S, S, 3), 'driving_depth', 'driving_normal'; S = 64), see
       `data_prep.add_geometry`.
     with_landmarks: add the facial landmarks of both frames of synthetic clips
-      ('source_landmarks', 'driving_landmarks' (B, L, 2) in [-1, 1], `g3fa_jax.synthetic.landmarks`).
+      ('source_landmarks', 'driving_landmarks' (B, L, 2) in [-1, 1];
+      `g3fa_jax.synthetic.landmarks`).
     read_threads: threads computing batches ahead (per worker process, or in this one).
     prefetch_batches: batches computed ahead by those threads (memory: this many batches).
     tfds_name: read the TFDS dataset of this name (e.g. 'face_videos/256px_jpeg', built by

@@ -10,9 +10,8 @@ warped_l1 (an L1 between the source image warped by the dense motion, the genera
 output, and the driving frame: a direct signal for the motion field) and local_motion (each
 keypoint's own affine motion judged in a window around it, `local_motion.local_motion_l1`) and
 keypoint_separation (keypoints kept apart, `keypoint_separation.keypoint_separation`) and
-landmarks (keypoints anchored to known facial landmarks, `landmark_anchor.pair_landmark_l1`). A loss
-whose weight is zero
-is left out of the dict, as in the official code.
+landmarks (keypoints anchored to known facial landmarks, `landmark_anchor.pair_landmark_l1`).
+A loss whose weight is zero is left out of the dict, as in the official code.
 
 The adversarial terms score the ensemble patch map
   D = (w_rgb D_rgb + w_depth D_depth + w_normal D_normal) / (w_rgb + w_depth + w_normal)
@@ -100,9 +99,8 @@ def generator_losses(loss_weights: Mapping[str, Any], *,
 
   Returns:
     {'perceptual', 'pixel_l1', 'warped_l1', 'local_motion', 'keypoint_separation', 'landmarks',
-    'gen_gan',
-    'feature_matching', 'equivariance_value', 'equivariance_jacobian'}, scalars, each present when
-    its weight is nonzero.
+    'gen_gan', 'feature_matching', 'equivariance_value', 'equivariance_jacobian'}, scalars, each
+    present when its weight is nonzero.
   """
   losses = {}
   pixel_weight = float(loss_weights.get('pixel_l1', 0))
