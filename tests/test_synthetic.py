@@ -283,7 +283,8 @@ def test_cli_writes_shards_the_pipeline_reads(tmp_path, capsys):
   assert batch['source_depth'].shape == (2, SIZE, SIZE, 1)
   assert batch['driving_normal'].shape == (2, SIZE, SIZE, 3)
   # With landmarks, the same pairs (the same draws) carry each frame's facial landmarks.
-  ds = pipeline.make_pair_dataset(out, global_batch_size=2, seed=0, with_landmarks=True,
+  ds = pipeline.make_pair_dataset(out, global_batch_size=2, seed=0,
+                                  landmarks_of=landmarks.pair_landmarks,
                                   with_record_index=True,
                                   shard_options=grain.sharding.NoSharding())
   marked = next(iter(ds))
@@ -294,6 +295,10 @@ def test_cli_writes_shards_the_pipeline_reads(tmp_path, capsys):
     assert per_frame.shape == (T, len(landmarks.NAMES), 2)
     for name in ('source', 'driving'):
       assert np.min(np.abs(per_frame - marked[f'{name}_landmarks'][b]).max((1, 2))) < 1e-6
+  # Flipped frames get the mirrored landmarks (left and right swapped, x negated).
+  record = train[int(marked['record'][0])]
+  np.testing.assert_array_equal(landmarks.pair_landmarks(record, [2, 0], True),
+                                landmarks.mirrored(landmarks.record_landmarks(record)[[2, 0]]))
 
   # The stored record holds the frames and the ground truth of a direct render.
   record = source_lib.ClipSource.from_dir(out, 'test')[0]

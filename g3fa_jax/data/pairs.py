@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Callable
+from typing import Any, Callable, Optional, Sequence
 
 import grain
 import numpy as np
@@ -18,7 +18,6 @@ import numpy as np
 from g3fa_jax.data import augment
 from g3fa_jax.data import records
 from g3fa_jax.data import source as source_lib
-from g3fa_jax.synthetic import landmarks
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +53,10 @@ BAD_NOTES = 'bad_notes'
 MAX_DRAWS = 16  # A pair that fails this many draws in a row stops the input: the data is broken.
 
 
+# (record, frame indices, mirrored) -> (len(frame indices), L, 2) landmarks in [-1, 1].
+LandmarksOf = Callable[[dict[str, Any], Sequence[int], bool], np.ndarray]
+
+
 class BadRecordError(ValueError):
   """A pair could not be made from a record; the message names the shard, record and frame."""
 
@@ -65,10 +68,11 @@ class SamplePair(grain.transforms.RandomMap):
   augmentation to the pair as a two-frame clip (official order: flips, then colour jitter).
   With `with_geometry`, adds the stored Unsup3D maps of the two frames: 'source_depth',
   'driving_depth' (S, S, 1) and 'source_normal', 'driving_normal' (S, S, 3) float32 (flipped
-  with the frames; a mirror negates the normals' x). With `with_landmarks` (synthetic clips
-  only), adds 'source_landmarks', 'driving_landmarks' (L, 2) float32 in [-1, 1] (x, y), the
-  heads' facial landmarks (`g3fa_jax.synthetic.landmarks`; a mirror negates x and swaps left
-  and right). With `with_record_index`, adds 'record'.
+  with the frames; a mirror negates the normals' x). With `landmarks_of`, a function
+  (record, frame indices, mirrored) -> (2, L, 2) such as
+  `g3fa_jax.synthetic.landmarks.pair_landmarks`, adds 'source_landmarks', 'driving_landmarks'
+  (L, 2) float32 in [-1, 1] (x, y), the two frames' facial landmarks (the draws are those
+  without it). With `with_record_index`, adds 'record'.
   With `skip_bad`, a pair that fails is drawn again from a random record of the whole split
   (up to `MAX_DRAWS` times) and `BAD_COUNT` / `BAD_NOTES` are added (see the module doc);
   without it the first failure raises `BadRecordError`.
@@ -78,9 +82,9 @@ class SamplePair(grain.transforms.RandomMap):
                augmentation: Augmentation = Augmentation(),
                distinct: bool = True, with_record_index: bool = False,
                with_geometry: bool = False, skip_bad: bool = False,
-               with_landmarks: bool = False):
+               landmarks_of: Optional[LandmarksOf] = None):
     self.clips = clips
-    self.with_landmarks = with_landmarks
+    self.landmarks_of = landmarks_of
     self.augmentation = augmentation
     self.distinct = distinct
     self.with_record_index = with_record_index
@@ -154,11 +158,9 @@ class SamplePair(grain.transforms.RandomMap):
           depth, normal = depth[:, ::-1], normal[:, ::-1] * np.float32([-1, 1, 1])
         out[f'{name}_depth'] = np.ascontiguousarray(depth[..., None], np.float32)
         out[f'{name}_normal'] = np.ascontiguousarray(normal, np.float32)
-    if self.with_landmarks:
-      clip_landmarks = landmarks.record_landmarks(record)  # a ValueError if not synthetic
-      for name, i in zip(('source', 'driving'), idx):
-        points = clip_landmarks[int(i)]
-        out[f'{name}_landmarks'] = landmarks.mirrored(points) if mirror else points
+    if self.landmarks_of is not None:
+      marks = self.landmarks_of(record, [int(i) for i in idx], bool(mirror))
+      out['source_landmarks'], out['driving_landmarks'] = marks[0], marks[1]
     if self.with_record_index:
       out['record'] = np.int64(record_index)
     return out

@@ -66,8 +66,8 @@ def make_pair_dataset(data_dir: str | os.PathLike, *, global_batch_size: int, se
                       drop_remainder: bool = True, with_record_index: bool = False,
                       with_geometry: bool = False, tfds_name: str | None = None,
                       read_threads: int = 2, prefetch_batches: int = 2,
-                      skip_bad: bool = False, with_landmarks: bool = False
-                      ) -> grain.IterDataset:
+                      skip_bad: bool = False,
+                      landmarks_of: pairs.LandmarksOf | None = None) -> grain.IterDataset:
   """A grain IterDataset of {'source', 'driving'} (B, H, W, 3) float32 batches in [0, 1].
 
   `iter()` of it is a checkpointable `grain.DatasetIterator`.
@@ -91,9 +91,9 @@ def make_pair_dataset(data_dir: str | os.PathLike, *, global_batch_size: int, se
     with_geometry: add the precomputed Unsup3D maps of both frames ('source_depth' (B, S, S, 1),
       'source_normal' (B, S, S, 3), 'driving_depth', 'driving_normal'; S = 64), see
       `data_prep.add_geometry`.
-    with_landmarks: add the facial landmarks of both frames of synthetic clips
-      ('source_landmarks', 'driving_landmarks' (B, L, 2) in [-1, 1];
-      `g3fa_jax.synthetic.landmarks`).
+    landmarks_of: add the facial landmarks of both frames ('source_landmarks',
+      'driving_landmarks' (B, L, 2) in [-1, 1]) given by this function of (record, frame
+      indices, mirrored), e.g. `g3fa_jax.synthetic.landmarks.pair_landmarks` for synthetic clips.
     read_threads: threads computing batches ahead (per worker process, or in this one).
     prefetch_batches: batches computed ahead by those threads (memory: this many batches).
     tfds_name: read the TFDS dataset of this name (e.g. 'face_videos/256px_jpeg', built by
@@ -141,7 +141,7 @@ def make_pair_dataset(data_dir: str | os.PathLike, *, global_batch_size: int, se
   ds = ds.random_map(pairs.SamplePair(clips, augmentation, distinct=distinct_frames,
                                       with_record_index=with_record_index,
                                       with_geometry=with_geometry, skip_bad=skip_bad,
-                                      with_landmarks=with_landmarks),
+                                      landmarks_of=landmarks_of),
                      seed=seed + 1 + 7919 * index)
   it = ds.batch(batch_size, drop_remainder=drop_remainder).to_iter_dataset(
       grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=prefetch_batches))

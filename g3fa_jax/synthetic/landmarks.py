@@ -11,7 +11,7 @@ unit of its part's surface, whether or not it is hidden from the camera.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -90,3 +90,11 @@ def mirrored(points: np.ndarray) -> np.ndarray:
   """(..., L, 2) landmarks of a frame -> those of the frame flipped left to right."""
   points = np.asarray(points)[..., MIRROR, :]
   return points * np.asarray([-1., 1.], points.dtype)
+
+
+def pair_landmarks(record: dict[str, Any], frames: Sequence[int], mirror: bool) -> np.ndarray:
+  """(len(frames), L, 2) the landmarks of those frames of a synthetic clip's record, mirrored
+  (`mirrored`) when the frames are flipped left to right; a ValueError naming the record if it
+  is not a synthetic clip (the pair sampler's `landmarks_of`)."""
+  points = record_landmarks(record)[list(frames)]
+  return mirrored(points) if mirror else points

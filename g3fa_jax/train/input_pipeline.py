@@ -26,6 +26,7 @@ from g3fa_jax import data as data_lib
 from g3fa_jax.data import index as index_lib
 from g3fa_jax.data import pairs
 from g3fa_jax.data import toy
+from g3fa_jax.synthetic import landmarks as landmarks_lib
 from g3fa_jax.train import checkpointing
 
 SOURCES = ('shards', 'toy')
@@ -65,7 +66,8 @@ def _shards(config: ml_collections.ConfigDict, global_batch_size: int,
   num_examples = len(split.identities) if data.id_sampling else split.num_records
   dataset = data_lib.dataset_from_config(data, global_batch_size=global_batch_size,
                                          seed=config.seed, skip_bad=True,
-                                         with_landmarks=with_landmarks)
+                                         landmarks_of=(landmarks_lib.pair_landmarks
+                                                       if with_landmarks else None))
   iterator = iter(dataset)
   return TrainInput(
       iterator=iterator, num_examples=num_examples * int(data.get('num_repeats', 1)),
