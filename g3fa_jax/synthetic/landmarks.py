@@ -18,6 +18,7 @@ import numpy as np
 from g3fa_jax.synthetic import camera
 from g3fa_jax.synthetic import clips as clips_lib
 from g3fa_jax.synthetic import flow
+from g3fa_jax.synthetic import sdf
 
 NAMES = ('right_eye', 'left_eye', 'nose_tip', 'nose_bridge', 'upper_lip', 'lower_lip',
          'right_mouth_corner', 'left_mouth_corner', 'chin', 'right_brow', 'left_brow',
@@ -35,13 +36,15 @@ def head_frame(identity: Any, mouth_open: float, brow_raise: float) -> np.ndarra
                                                            identity.mouth))
   chin, cheeks = float(identity.chin), float(identity.cheeks)
   ex, ey, eye_radius = eyes
+  eye_z = float(sdf.eye_centre(identity)[2])
+  nose_x, nose_y, nose_z = np.asarray(sdf.nose_tip(identity), np.float64)
   width, mouth_y, lip = mouth
-  gap, drop = 0.16 * mouth_open, 0.1 * mouth_open  # as sdf.head_parts
+  gap, drop = sdf.mouth_opening(mouth_open)
   brow_y = ey - 0.25 - 0.07 * brow_raise
   cheek_z = -0.62 - 0.3 * (0.8 + 0.4 * cheeks)
   points = [
-      (ex, ey, -0.71 - eye_radius), (-ex, ey, -0.71 - eye_radius),
-      (0., 0.22, -0.95 - nose[0] - 0.11 * nose[1]),
+      (ex, ey, eye_z - eye_radius), (-ex, ey, eye_z - eye_radius),
+      (nose_x, nose_y, nose_z - 0.11 * nose[1]),  # the nose's surface in front of its tip
       (0., ey + 0.02 + nose[2], -0.9 - 0.06 * nose[1]),
       (0., mouth_y - 0.045 - 0.5 * gap - lip, -1.03),
       (0., mouth_y + 0.05 + 0.5 * gap + drop + 1.1 * lip, -1.02),
@@ -75,9 +78,7 @@ def clip_landmarks(clip: clips_lib.Clip, size: int) -> np.ndarray:
 
 def project_normalised(camera_points: np.ndarray, size: int) -> np.ndarray:
   """(..., 3) camera-frame points -> (..., 2) positions in [-1, 1] of an S x S frame."""
-  focal, centre = camera.focal_length(size), (size - 1) / 2
-  pixels = camera_points[..., :2] / camera_points[..., 2:] * focal + centre
-  return pixels / (size - 1) * 2. - 1.
+  return camera.project(camera_points, size) / (size - 1) * 2. - 1.
 
 
 def record_landmarks(record: dict[str, Any]) -> np.ndarray:

@@ -87,6 +87,12 @@ def nose_tip(identity: Any) -> jax.Array:
   return _vec(0., 0.22, -0.95 - identity.nose[0])
 
 
+def mouth_opening(mouth_open: Any) -> tuple[Any, Any]:
+  """(gap between the lips, drop of the jaw and lower lip), head units, for an opening in
+  [0, 1]."""
+  return 0.16 * mouth_open, 0.1 * mouth_open
+
+
 def mouth_geometry(identity: Any, mouth_open: jax.Array) -> tuple[jax.Array, jax.Array]:
   """Centre [3] and half-axes [3] of the mouth cavity for an opening in [0, 1]."""
   width, y = identity.mouth[0], identity.mouth[1]
@@ -104,7 +110,7 @@ def head_parts(p: jax.Array, identity: Any, mouth_open: jax.Array, blink: jax.Ar
   """
   ident = identity
   ps = mirror_x(p)
-  drop = 0.1 * mouth_open  # the jaw opens with the mouth
+  gap, drop = mouth_opening(mouth_open)  # the jaw opens with the mouth
   cran_c = _vec(0., -0.3, 0.12)
   blob = smin(ellipsoid(p, cran_c, ident.cranium),
               ellipsoid(p, _vec(0., 0.3 + 0.6 * drop, -0.28), ident.jaw), 0.4)
@@ -128,7 +134,6 @@ def head_parts(p: jax.Array, identity: Any, mouth_open: jax.Array, blink: jax.Ar
                                  ident.neck * 1.15), 0.25)
 
   width, mouth_y, lip = ident.mouth[0], ident.mouth[1], ident.mouth[2]
-  gap = 0.16 * mouth_open
   lips = jnp.minimum(
       ellipsoid(p, _vec(0., mouth_y - 0.045 - 0.5 * gap, -0.93), _vec(0.25 * width, lip, 0.1)),
       ellipsoid(p, _vec(0., mouth_y + 0.05 + 0.5 * gap + drop, -0.92),
