@@ -229,6 +229,18 @@ def test_contact_sheet_layout(tmp_path):
   np.testing.assert_allclose(sheet[:8, :8], 0)
   np.testing.assert_allclose(sheet[:8, 12:20], driving[0], atol=1 / 255)
   np.testing.assert_allclose(sheet[12:20, 48:56], generated[9], atol=1 / 255)
+  # Extra rows go under the generated one, blank on the left.
+  reference = np.full_like(driving, 0.25)
+  figures.contact_sheet(source, driving, generated, tmp_path / 'e.png', columns=4, scale=1,
+                        extra_rows=[reference])
+  sheet = np.asarray(Image.open(tmp_path / 'e.png')).astype(np.float32) / 255
+  assert sheet.shape == (3 * 8 + 2 * 4, 5 * 8 + 4 * 4, 3)
+  np.testing.assert_allclose(sheet[24:32, :8], 1)
+  np.testing.assert_allclose(sheet[24:32, 12:20], 0.25, atol=1 / 255)
+  np.testing.assert_allclose(sheet[12:20, 48:56], generated[9], atol=1 / 255)
+  with pytest.raises(ValueError, match='extra'):
+    figures.contact_sheet(source, driving, generated, tmp_path / 'x.png',
+                          extra_rows=[reference[:3]])
 
 
 def test_zero_motion_offset_withholds_the_zero_motion_channel():

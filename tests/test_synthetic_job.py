@@ -88,6 +88,10 @@ def test_job_writes_every_output(finished_job):
   for png in ('learning_curve.png', 'animation.png', 'reconstruction.png', 'motion.png'):
     with Image.open(workdir / png) as image:
       assert image.format == 'PNG' and image.size[0] > 100
+  # reconstruction.png: driving, generated and the source warped by the true motion, 2x enlarged.
+  with Image.open(workdir / 'reconstruction.png') as image:
+    assert image.size[1] == 2 * (3 * 64 + 2 * 4)
+  assert 0 <= saved['reconstruction_clip'] < saved['test_clips']
   assert saved == json.loads(json.dumps(result))
   # The animation: as many frames as the driving clip, three 64x64 panels side by side.
   with av.open(str(workdir / 'animation.mp4')) as container:
@@ -255,6 +259,16 @@ def test_animation_is_driven_by_the_clip_that_turns_most():
   assert job.animation_pair(['a', 'a'], [np.array([0., 1.]), np.array([0., 40.])]) == (0, 1)
   # No ground truth: the first clip driven by the first clip of another person.
   assert job.animation_pair(['a', 'a', 'b'], [None, None, None]) == (0, 2)
+
+
+def test_reconstruction_shows_the_clip_that_turns_most_from_a_frontal_start():
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  yaws = [np.array([2., 5.]), np.array([-53., 34.]), np.array([-4., 57., 20.]), None]
+  # Clip 1 turns furthest (87 degrees) but from a profile view; clip 2 turns 61 from frontal.
+  assert job.reconstruction_clip(yaws) == 2
+  # No clip starts frontal: the furthest turn of all.
+  assert job.reconstruction_clip([np.array([40., 45.]), np.array([-50., 0.])]) == 1
+  assert job.reconstruction_clip([None, None]) == 0
 
 
 def test_animation_motion_is_relative_to_the_driving_frame_in_the_source_pose():

@@ -99,9 +99,11 @@ def learning_curve(steps: Sequence[int], values: Sequence[float], baseline: floa
 
 
 def contact_sheet(source: np.ndarray, driving: np.ndarray, generated: np.ndarray,
-                  path: str | os.PathLike, *, columns: int = 8, scale: int = 2) -> list[int]:
+                  path: str | os.PathLike, *, columns: int = 8, scale: int = 2,
+                  extra_rows: Sequence[np.ndarray] = ()) -> list[int]:
   """Writes a PNG: the source frame on the left, then a row of driving frames over the row of
-  generated frames, at `columns` frame indices spread evenly over the clip.
+  generated frames (and any `extra_rows` under it), at `columns` frame indices spread evenly over
+  the clip.
 
   Args:
     source: (H, W, 3) in [0, 1].
@@ -110,20 +112,25 @@ def contact_sheet(source: np.ndarray, driving: np.ndarray, generated: np.ndarray
     path: where the PNG goes.
     columns: how many frames to show (at most T).
     scale: nearest-neighbour enlargement (small frames stay readable).
+    extra_rows: more (T, H, W, 3) rows in [0, 1], one frame per driving frame, e.g. a reference
+      to compare the generated row with.
 
   Returns:
     The frame indices shown.
   """
-  if driving.shape != generated.shape or driving.shape[1:] != source.shape:
+  rows_in = [generated, *extra_rows]
+  if any(r.shape != driving.shape for r in rows_in) or driving.shape[1:] != source.shape:
     raise ValueError(f'contact_sheet: source {source.shape}, driving {driving.shape} and '
-                     f'generated {generated.shape} do not match')
+                     f'generated (and extra) rows {[r.shape for r in rows_in]} do not match')
   count = min(columns, len(driving))
   indices = sorted(set(np.linspace(0, len(driving) - 1, count).round().astype(int).tolist()))
   h, w = source.shape[:2]
   gap = 4
   blank = np.ones_like(source)
-  rows = [[source] + [driving[i] for i in indices], [blank] + [generated[i] for i in indices]]
-  sheet = np.ones((2 * h + gap, (len(indices) + 1) * (w + gap) - gap, 3), np.float32)
+  rows = [[source] + [driving[i] for i in indices]]
+  rows += [[blank] + [row[i] for i in indices] for row in rows_in]
+  sheet = np.ones((len(rows) * (h + gap) - gap, (len(indices) + 1) * (w + gap) - gap, 3),
+                  np.float32)
   for r, row in enumerate(rows):
     for c, frame in enumerate(row):
       y, x = r * (h + gap), c * (w + gap)

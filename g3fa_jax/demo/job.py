@@ -543,9 +543,7 @@ class LearningCurve:
   def evaluate(self, step: int, animator) -> float:
     """Measures `animator` (the networks at `step`), records and draws the point; returns L1."""
     if self._score is None:
-      dense_motion = self.config.model.generator_params.dense_motion_params
-      self._score = true_motion.heldout_score(
-          self.config, round(int(self.config.image_size) * float(dense_motion.scale_factor)))
+      self._score = true_motion.heldout_score(self.config, dense_motion_size(self.config))
     blends = []  # per batch: (mean decoder weight 1 - blend mask, warped source's L1, pairs)
 
     def prediction_and_motion(source: np.ndarray, driving: np.ndarray):
@@ -704,17 +702,46 @@ def prepare_motion(config: ml_collections.ConfigDict, workdir: str | os.PathLike
   return variables
 
 
+def reconstruction_clip(yaws: Sequence[np.ndarray | None], frontal_degrees: float = 20.
+                        ) -> int:
+  """The held-out clip `write_reconstruction` shows: of the clips whose first frame (the source)
+  is within `frontal_degrees` of frontal (of all, if none is), the one whose yaw (degrees, per
+  frame) moves furthest from its first frame's, so that the picture has a turn to follow; 0
+  without yaws."""
+  known = [i for i, y in enumerate(yaws) if y is not None and len(y)]
+  if not known:
+    return 0
+  frontal = [i for i in known if abs(float(yaws[i][0])) <= frontal_degrees] or known
+  return max(frontal, key=lambda i: float(np.max(np.abs(np.asarray(yaws[i]) - yaws[i][0]))))
+
+
 def write_reconstruction(animator, config: ml_collections.ConfigDict,
-                         sheet_path: str | os.PathLike, frames: int = 8) -> None:
-  """What the held-out L1 measures, as a picture: the first held-out clip's first frame driven by
-  `frames` frames of the same clip (its own keypoints, absolute motion); writes a contact sheet
-  (source, driving row, generated row)."""
-  record = _split_source(config, 'test')[0]
+                         sheet_path: str | os.PathLike, frames: int = 8) -> int:
+  """What the held-out L1 measures, as a picture: a held-out clip's first frame driven by
+  `frames` frames of the same clip (its own keypoints, absolute motion), the clip chosen by
+  `reconstruction_clip`; writes a contact sheet (source, driving row, generated row and, for the
+  synthetic heads, a third row: the source warped by the head's TRUE motion on the dense motion's
+  grid, what a warp that follows the head fully would show). Returns the clip's index."""
+  clips = _split_source(config, 'test')
+  records = [clips[i] for i in range(len(clips))]
+  chosen = reconstruction_clip([None if (p := clip_poses(r)) is None else p[:, 0]
+                                for r in records])
+  record = records[chosen]
   idx = np.unique(np.linspace(1, record['num_frames'] - 1, frames).round().astype(int))
   clip = _decode_frames(record, [0] + list(idx))
-  source = np.broadcast_to(clip[:1], clip[1:].shape)
-  generated = np.asarray(animator.reconstruct(np.ascontiguousarray(source), clip[1:])['prediction'])
-  figures.contact_sheet(clip[0], clip[1:], generated, sheet_path)
+  source = np.ascontiguousarray(np.broadcast_to(clip[:1], clip[1:].shape))
+  generated = np.asarray(animator.reconstruct(source, clip[1:])['prediction'])
+  extra = []
+  if 'synthetic' in record:
+    extra.append(true_motion.truly_warped(record, list(idx), source, dense_motion_size(config)))
+  figures.contact_sheet(clip[0], clip[1:], generated, sheet_path, extra_rows=extra)
+  return chosen
+
+
+def dense_motion_size(config: ml_collections.ConfigDict) -> int:
+  """The side of the dense motion network's grid (the frame's side times its scale_factor)."""
+  dense_motion = config.model.generator_params.dense_motion_params
+  return round(int(config.image_size) * float(dense_motion.scale_factor))
 
 
 def write_motion_figure(animator, config: ml_collections.ConfigDict,
@@ -740,7 +767,7 @@ def write_motion_figure(animator, config: ml_collections.ConfigDict,
 def finish(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> dict[str, Any]:
   """Held-out L1 of the trained checkpoint against step 0 and the no-motion baseline into
   WORKDIR/eval.json; the animation (mp4 and contact sheet), a held-out clip reconstructed from its
-  first frame (WORKDIR/reconstruction.png), the keypoints' motion against the true one
+  first frame beside the true motion's warp (WORKDIR/reconstruction.png), the keypoints' motion against the true one
   (WORKDIR/motion.png) and the learning curve."""
   config = resolve_paths(config, workdir)
   workdir = pathlib.Path(workdir)
@@ -753,7 +780,7 @@ def finish(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> dic
     end_l1 = curve.evaluate(step, animator)
   frames, reference = write_animation(animator, config, workdir / VIDEO_FILE,
                                       workdir / SHEET_FILE, inputs_dir=workdir)
-  write_reconstruction(animator, config, workdir / RECONSTRUCTION_FILE)
+  reconstruction_clip_index = write_reconstruction(animator, config, workdir / RECONSTRUCTION_FILE)
   write_motion_figure(animator, config, workdir / MOTION_FILE)
   copy_l1 = curve.baseline
   result = {'start': start, 'end': {'step': step, 'heldout_l1': end_l1},
@@ -768,6 +795,7 @@ def finish(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> dic
             'learning_curve': str(workdir / CURVE_PLOT_FILE),
             'video': str(workdir / VIDEO_FILE), 'contact_sheet': str(workdir / SHEET_FILE),
             'reconstruction_sheet': str(workdir / RECONSTRUCTION_FILE),
+            'reconstruction_clip': reconstruction_clip_index,
             'motion_sheet': str(workdir / MOTION_FILE),
             'video_frames': frames,
             'animation_reference_frame': reference,
