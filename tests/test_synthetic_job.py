@@ -5,6 +5,7 @@ import os
 import pathlib
 
 import av
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -12,6 +13,7 @@ from g3fa_jax import checkpoint as ckpt
 from g3fa_jax import model_config
 from g3fa_jax.animate import video
 from g3fa_jax.demo import job
+from g3fa_jax.demo import true_motion
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -88,10 +90,19 @@ def test_job_writes_every_output(finished_job):
   for png in ('learning_curve.png', 'animation.png', 'reconstruction.png', 'motion.png'):
     with Image.open(workdir / png) as image:
       assert image.format == 'PNG' and image.size[0] > 100
-  # reconstruction.png: driving, generated and the source warped by the true motion, 2x enlarged.
+  # reconstruction.png (2x enlarged): the driving row, the generated row and the source warped
+  # by the true motion on the dense motion's 16x16 grid; its first column is driving frame 1.
   with Image.open(workdir / 'reconstruction.png') as image:
-    assert image.size[1] == 2 * (3 * 64 + 2 * 4)
-  assert 0 <= saved['reconstruction_clip'] < saved['test_clips']
+    sheet = np.asarray(image.convert('RGB'))[::2, ::2].astype(np.float32) / 255
+  assert sheet.shape[0] == 3 * 64 + 2 * 4
+  clip = saved['reconstruction_clip']
+  assert 0 <= clip < saved['test_clips']
+  clips = job._split_source(job.resolve_paths(config, workdir), 'test')  # pylint: disable=protected-access
+  record = clips[clip]
+  first = job._decode_frames(record, [0])  # pylint: disable=protected-access
+  warped = true_motion.truly_warped(record, [1], first, 16)[0]
+  np.testing.assert_allclose(sheet[136:200, 68:132], warped, atol=1 / 255 + 1e-6)
+  assert np.abs(sheet[136:200, 68:132] - first[0]).mean() > 1e-3  # The head moved (0.003).
   assert saved == json.loads(json.dumps(result))
   # The animation: as many frames as the driving clip, three 64x64 panels side by side.
   with av.open(str(workdir / 'animation.mp4')) as container:
@@ -107,7 +118,6 @@ def test_job_writes_every_output(finished_job):
 def test_the_logged_command_line_animates_the_job_s_animation_again(finished_job, tmp_path):
   import dataclasses  # pylint: disable=g-import-not-at-top
   import shlex  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
   from g3fa_jax.animate import __main__ as cli  # pylint: disable=g-import-not-at-top
   from g3fa_jax.animate import pipeline  # pylint: disable=g-import-not-at-top
   _, workdir, result = finished_job
@@ -142,7 +152,6 @@ def test_prepared_inputs_are_reused(finished_job):
 
 
 def test_source_copy_baseline_is_the_mean_frame_difference(finished_job):
-  import numpy as np  # pylint: disable=g-import-not-at-top
   config, workdir, _ = finished_job
   resolved = job.resolve_paths(config, workdir)
   record = job._split_source(resolved, 'test')[0]  # pylint: disable=protected-access
@@ -164,7 +173,6 @@ def test_learning_curve_l1_is_the_heldout_l1(finished_job, tmp_path):
                                                        rel=1e-6)
   assert set(curve.true_motion[5]) >= {'gain', 'keypoint_gain'}
   # The decoder's share of the prediction and the warped source's L1, over the same pairs.
-  import numpy as np  # pylint: disable=g-import-not-at-top
   shares, warped_l1, count = [], [], 0
   for _, _, source, driving in job.heldout_batches(resolved, 8):
     out = animator.reconstruct(source, driving)
@@ -178,7 +186,6 @@ def test_learning_curve_l1_is_the_heldout_l1(finished_job, tmp_path):
 
 
 def test_frames_and_truth_and_the_animations_mouth_come_from_the_records(finished_job):
-  import numpy as np  # pylint: disable=g-import-not-at-top
   config, workdir, _ = finished_job
   resolved = job.resolve_paths(config, workdir)
   images, truth = job.frames_and_truth(resolved, 'train', ('yaw', 'mouth'), per_clip=2)
@@ -236,7 +243,6 @@ def test_animation_turn_benchmark_reads_the_turn_and_the_mouth(finished_job, tmp
 
 def test_depth_loss_ignores_border_columns():
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
   config = _load_config()
   raw = jnp.zeros((1, 8, 8))  # Canonical depth 1.0 everywhere but the border columns.
   target = np.ones((1, 8, 8), np.float32)
@@ -249,7 +255,6 @@ def test_depth_loss_ignores_border_columns():
 
 
 def test_animation_is_driven_by_the_clip_that_turns_most():
-  import numpy as np  # pylint: disable=g-import-not-at-top
   identities = ['a', 'b', 'c', 'b']
   yaws = [np.array([30., 32.]), np.array([-5., 50.]), np.array([4., -3.]), np.array([1., 2.])]
   # Driving: b's clip turning 55 degrees; source: the most frontal first frame of another person
@@ -262,7 +267,6 @@ def test_animation_is_driven_by_the_clip_that_turns_most():
 
 
 def test_reconstruction_shows_the_clip_that_turns_most_from_a_frontal_start():
-  import numpy as np  # pylint: disable=g-import-not-at-top
   yaws = [np.array([2., 5.]), np.array([-53., 34.]), np.array([-4., 57., 20.]), None]
   # Clip 1 turns furthest (87 degrees) but from a profile view; clip 2 turns 61 from frontal.
   assert job.reconstruction_clip(yaws) == 2
@@ -272,7 +276,6 @@ def test_reconstruction_shows_the_clip_that_turns_most_from_a_frontal_start():
 
 
 def test_animation_motion_is_relative_to_the_driving_frame_in_the_source_pose():
-  import numpy as np  # pylint: disable=g-import-not-at-top
   driving = np.array([[-40., 0., 0.], [-10., 5., 0.], [2., -1., 1.], [30., 0., 0.]])
   assert job.reference_frame(np.array([0., 0., 0.]), driving) == 2
   assert job.reference_frame(np.array([-35., 4., 0.]), driving) == 0

@@ -767,8 +767,8 @@ def write_motion_figure(animator, config: ml_collections.ConfigDict,
 def finish(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> dict[str, Any]:
   """Held-out L1 of the trained checkpoint against step 0 and the no-motion baseline into
   WORKDIR/eval.json; the animation (mp4 and contact sheet), a held-out clip reconstructed from its
-  first frame beside the true motion's warp (WORKDIR/reconstruction.png), the keypoints' motion against the true one
-  (WORKDIR/motion.png) and the learning curve."""
+  first frame beside the true motion's warp (WORKDIR/reconstruction.png), the keypoints' motion
+  against the true one (WORKDIR/motion.png) and the learning curve."""
   config = resolve_paths(config, workdir)
   workdir = pathlib.Path(workdir)
   animator = Animator.from_checkpoint(workdir / CHECKPOINT_DIR)
