@@ -72,9 +72,9 @@ def heldout_reconstructions(config, animator, fit_steps: int) -> dict:
   import numpy as np  # pylint: disable=g-import-not-at-top
   from g3fa_jax.demo import fitted_motion  # pylint: disable=g-import-not-at-top
   from g3fa_jax.demo import job  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.demo import motion_warmup  # pylint: disable=g-import-not-at-top
   from g3fa_jax.demo import true_motion  # pylint: disable=g-import-not-at-top
-  grid_size = round(config.image_size *
-                    config.model.generator_params.dense_motion_params.scale_factor)
+  grid_size = motion_warmup.dense_motion_size(config)
   parts = {k: [] for k in ('source', 'driving', 'prediction', 'true_warp', 'fitted_warp',
                            'source_pose', 'driving_pose', 'source_mouth', 'driving_mouth')}
   for record, idx, source, driving in job.heldout_batches(config, 8):

@@ -110,12 +110,13 @@ def identity_warp(frames, motion_size: int, align_corners: bool):
 
 def floors(config) -> None:
   from g3fa_jax.demo import job  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.demo import motion_warmup  # pylint: disable=g-import-not-at-top
   heldout = lambda predict: job._heldout_mean_l1(predict, config, 64)  # pylint: disable=protected-access
   print(f'held-out L1, copying the source frame: {heldout(lambda s, d: s):.4f}')
   for factor in (2, 4):
     print(f'held-out L1, the driving frame through a {factor}x smaller resolution: '
           f'{heldout(lambda s, d, f=factor: down_up(d, f)):.4f}')
-  size = round(config.image_size * config.model.generator_params.dense_motion_params.scale_factor)
+  size = motion_warmup.dense_motion_size(config)
   for align in (False, True):
     print(f'held-out L1, the source warped by zero motion on a {size}x{size} field, '
           f'align_corners={align}: {heldout(lambda s, d, a=align: identity_warp(s, size, a)):.4f}')
@@ -152,10 +153,11 @@ def oracle(config) -> None:
   import numpy as np  # pylint: disable=g-import-not-at-top
   from g3fa_jax.demo import fitted_motion  # pylint: disable=g-import-not-at-top
   from g3fa_jax.demo import job  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.demo import motion_warmup  # pylint: disable=g-import-not-at-top
   from g3fa_jax.demo import true_motion  # pylint: disable=g-import-not-at-top
 
   size = int(config.image_size)
-  motion_size = round(size * config.model.generator_params.dense_motion_params.scale_factor)
+  motion_size = motion_warmup.dense_motion_size(config)
   totals = {'copy': 0., 'truth_motion': 0., 'truth_full': 0., 'fitted': 0.}
   count = 0
   for record, driving_idx, source, driving in job.heldout_batches(config, 8):

@@ -543,7 +543,8 @@ class LearningCurve:
   def evaluate(self, step: int, animator) -> float:
     """Measures `animator` (the networks at `step`), records and draws the point; returns L1."""
     if self._score is None:
-      self._score = true_motion.heldout_score(self.config, dense_motion_size(self.config))
+      self._score = true_motion.heldout_score(self.config,
+                                              motion_warmup.dense_motion_size(self.config))
     blends = []  # per batch: (mean decoder weight 1 - blend mask, warped source's L1, pairs)
 
     def prediction_and_motion(source: np.ndarray, driving: np.ndarray):
@@ -733,15 +734,10 @@ def write_reconstruction(animator, config: ml_collections.ConfigDict,
   generated = np.asarray(animator.reconstruct(source, clip[1:])['prediction'])
   extra = []
   if 'synthetic' in record:
-    extra.append(true_motion.truly_warped(record, list(idx), source, dense_motion_size(config)))
+    extra.append(true_motion.truly_warped(record, list(idx), source,
+                                            motion_warmup.dense_motion_size(config)))
   figures.contact_sheet(clip[0], clip[1:], generated, sheet_path, extra_rows=extra)
   return chosen
-
-
-def dense_motion_size(config: ml_collections.ConfigDict) -> int:
-  """The side of the dense motion network's grid (the frame's side times its scale_factor)."""
-  dense_motion = config.model.generator_params.dense_motion_params
-  return round(int(config.image_size) * float(dense_motion.scale_factor))
 
 
 def write_motion_figure(animator, config: ml_collections.ConfigDict,

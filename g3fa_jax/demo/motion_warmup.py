@@ -43,6 +43,12 @@ from g3fa_jax.train import step as step_lib
 DENSE_MOTION = 'dense_motion_network'
 
 
+def dense_motion_size(config: ml_collections.ConfigDict) -> int:
+  """The side of the dense motion network's grid (the frame's side times its scale_factor)."""
+  dense_motion = config.model.generator_params.dense_motion_params
+  return round(int(config.image_size) * float(dense_motion.scale_factor))
+
+
 def build_dense_motion(config: ml_collections.ConfigDict) -> DenseMotionNetwork:
   """The dense motion network with the generator's settings (`Generator` builds the same), but
   never with a blurred mask: with `mask_blur_sigma` = 1 the warm-up's mask did not leave zero
@@ -72,8 +78,7 @@ class MotionTrainer:
     self.zero_motion_warmup = int(zero_motion_warmup)
     self.truth_steps = int(truth_steps)
     self.align = bool(config.model.generator_params.get('warp_align_corners', False))
-    self.motion_size = round(int(config.image_size)
-                             * config.model.generator_params.dense_motion_params.scale_factor)
+    self.motion_size = dense_motion_size(config)
     self.kp_detector = networks.build_network('kp_detector', config)
     self.dense_motion = build_dense_motion(config)
     image = jnp.zeros((1, config.image_size, config.image_size, 3))
