@@ -618,9 +618,9 @@ def train_motion(motion: motion_warmup.MotionTrainer, config: ml_collections.Con
   """Trains `motion` for up to `steps` steps on `next_batch()` -> (source, driving, true motion
   or None, (source landmarks, driving landmarks) or None) (default: the training split's pairs,
   with their landmarks when `motion.landmarks` is not 0); yields a progress line every `every`
-  steps: the warped-source L1 (train, its ratio to copying the source on the same pairs, held-out against
-  copying) and the mask's weight on zero motion, both with the step's zero-motion offset (what
-  training sees). With `stop_below` > 0 it stops early, after at least `min_steps`, at the first
+  steps: the warped-source L1 (train, its ratio to copying the source on the same pairs,
+  held-out against copying) and the mask's weight on zero motion, both with the step's
+  zero-motion offset (what training sees). With `stop_below` > 0 it stops early, after at least `min_steps`, at the first
   report whose train ratio is below `stop_below` (the mask has left zero motion: the held-out
   pairs are only reported, never used to decide)."""
   if next_batch is None:
