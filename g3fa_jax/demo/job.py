@@ -620,9 +620,9 @@ def train_motion(motion: motion_warmup.MotionTrainer, config: ml_collections.Con
   with their landmarks when `motion.landmarks` is not 0); yields a progress line every `every`
   steps: the warped-source L1 (train, its ratio to copying the source on the same pairs,
   held-out against copying) and the mask's weight on zero motion, both with the step's
-  zero-motion offset (what training sees). With `stop_below` > 0 it stops early, after at least `min_steps`, at the first
-  report whose train ratio is below `stop_below` (the mask has left zero motion: the held-out
-  pairs are only reported, never used to decide)."""
+  zero-motion offset (what training sees). With `stop_below` > 0 it stops early, after at
+  least `min_steps`, at the first report whose train ratio is below `stop_below` (the mask has
+  left zero motion: the held-out pairs are only reported, never used to decide)."""
   if next_batch is None:
     with_landmarks = bool(motion.landmarks)
     train_input = input_pipeline.make_train_input(config, int(config.batch_size),
