@@ -414,6 +414,19 @@ def clip_poses(record: dict[str, Any]) -> np.ndarray | None:
   return np.stack([np.asarray(truth[k], np.float32) for k in ('yaw', 'pitch', 'roll')], axis=-1)
 
 
+def _test_records_and_poses(config: ml_collections.ConfigDict
+                            ) -> tuple[list[dict[str, Any]], list[np.ndarray | None]]:
+  """The held-out records and each one's `clip_poses` (None for clips without them)."""
+  clips = _split_source(config, 'test')
+  records = [clips[i] for i in range(len(clips))]
+  return records, [clip_poses(r) for r in records]
+
+
+def _yaws(poses: Sequence[np.ndarray | None]) -> list[np.ndarray | None]:
+  """Each clip's per-frame yaw in degrees (the first column of `clip_poses`), or None."""
+  return [None if p is None else p[:, 0] for p in poses]
+
+
 def reference_frame(source_pose: np.ndarray | None, driving_poses: np.ndarray | None) -> int:
   """The driving frame relative motion starts from: the one whose head pose (yaw, pitch, roll,
   degrees) is nearest the source's, as FOMM's demo picks it with `--find-best-frame` (there by
@@ -453,11 +466,9 @@ def animation_inputs(config: ml_collections.ConfigDict) -> AnimationInputs:
   clip whose head turns the most, driving another person's first frame), at most
   `demo.video_frames` frames of it, and the driving frame in the source's pose
   (`reference_frame`)."""
-  clips = _split_source(config, 'test')
-  records = [clips[i] for i in range(len(clips))]
+  records, poses = _test_records_and_poses(config)
   identities = [r['identity'] for r in records]
-  poses = [clip_poses(r) for r in records]
-  src, drv = animation_pair(identities, [None if p is None else p[:, 0] for p in poses])
+  src, drv = animation_pair(identities, _yaws(poses))
   n = records[drv]['num_frames']
   if int(config.demo.video_frames):
     n = min(n, int(config.demo.video_frames))
@@ -723,10 +734,8 @@ def write_reconstruction(animator, config: ml_collections.ConfigDict,
   `reconstruction_clip`; writes a contact sheet (source, driving row, generated row and, for the
   synthetic heads, a third row: the source warped by the head's TRUE motion on the dense motion's
   grid, what a warp that follows the head fully would show). Returns the clip's index."""
-  clips = _split_source(config, 'test')
-  records = [clips[i] for i in range(len(clips))]
-  chosen = reconstruction_clip([None if (p := clip_poses(r)) is None else p[:, 0]
-                                for r in records])
+  records, poses = _test_records_and_poses(config)
+  chosen = reconstruction_clip(_yaws(poses))
   record = records[chosen]
   idx = np.unique(np.linspace(1, record['num_frames'] - 1, frames).round().astype(int))
   clip = _decode_frames(record, [0] + list(idx))
