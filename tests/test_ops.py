@@ -219,6 +219,24 @@ def test_antialias_kernel_sizes():
   assert antialias.gaussian_kernel(0.125).shape == (29, 29)
 
 
+def test_detector_view_keeps_the_size_and_shows_only_the_kept_pixels():
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.uniform(size=(2, 16, 16, 3)), jnp.float32)
+  view = antialias.detector_view(x, 0.25)
+  assert view.shape == x.shape and view.dtype == x.dtype
+  small = antialias.antialias_downsample(x, 0.25)
+  np.testing.assert_array_equal(np.asarray(view[:, ::4, ::4]), np.asarray(small))
+  # Each kept pixel fills its 4x4 block: the view holds no detail finer than the detector's.
+  np.testing.assert_array_equal(np.asarray(view[:, 3::4, 2::4]), np.asarray(small))
+  flat = jnp.full((1, 8, 8, 3), 0.3, jnp.float32)
+  # Away from the zero padding of the border (as the official module pads) a flat frame stays.
+  np.testing.assert_allclose(np.asarray(antialias.detector_view(flat, 0.5))[:, 2:6, 2:6], 0.3,
+                             atol=1e-6)
+  assert antialias.detector_view(x, 1.0) is x
+  with pytest.raises(ValueError, match='multiples'):
+    antialias.detector_view(x[:, :15], 0.25)
+
+
 def test_antialias_scale_one_is_identity():
   x = jnp.asarray(np.random.default_rng(5).random((1, 8, 8, 3)), jnp.float32)
   assert antialias.antialias_downsample(x, 1.0) is x

@@ -111,3 +111,19 @@ def antialias_downsample(x: jnp.ndarray, scale: float,
       x, weight, window_strides=(stride, stride), padding=((ka, kb), (ka, kb)),
       dimension_numbers=('NHWC', 'HWIO', 'NHWC'), feature_group_count=channels,
       precision=lax.Precision.HIGHEST)
+
+
+def detector_view(x: jnp.ndarray, scale: float) -> jnp.ndarray:
+  """What a network that downsamples its input by `scale` (the keypoint detector's and dense
+  motion's `scale_factor`) sees of x, shown at x's size: `antialias_downsample`, then each kept
+  pixel repeated 1/scale times along both axes (nearest upsampling), so that one reader can be
+  trained on the views of every scale. x (B, H, W, C) with H and W multiples of 1/scale; returns
+  the same shape and dtype (x itself at scale 1)."""
+  if scale == 1:
+    return x
+  stride = int(round(1 / scale))
+  if x.shape[1] % stride or x.shape[2] % stride:
+    raise ValueError(f'detector_view: frames {x.shape[1]}x{x.shape[2]} are not multiples of '
+                     f'1/scale = {stride}')
+  small = antialias_downsample(x, scale)
+  return jnp.repeat(jnp.repeat(small, stride, axis=1), stride, axis=2)
