@@ -67,6 +67,10 @@ _TRUTH_MOTION = flags.DEFINE_float('truth_motion', 0., '--check=motion: weight o
 _TRUTH_KEYPOINTS = flags.DEFINE_float('truth_keypoints', 0., '--check=motion: weight of the L1 '
                                       'between each source keypoint and where the ground-truth '
                                       'motion takes its driving keypoint.')
+_MASK_TEACHER = flags.DEFINE_float('mask_teacher', 0., '--check=motion: weight of the cross-entropy '
+                                   'between the dense motion\'s mask and, per cell, the candidate '
+                                   'motion nearest the ground-truth motion '
+                                   '(g3fa_jax.losses.mask_teacher; synthetic).')
 _TRUTH_STEPS = flags.DEFINE_integer('truth_steps', 0, '--check=motion: the ground-truth terms act '
                                     'in the first this many steps only (0: all).')
 _ZERO_MOTION_WARMUP = flags.DEFINE_integer(
@@ -179,59 +183,23 @@ def oracle(config) -> None:
     print(f'held-out L1, the source {text}: {value:.4f} ({value / copy:.2f}x copying)')
 
 
-class TruthPairs:
-  """Random (source, driving) pairs of the training clips with their ground-truth motion
-  (`g3fa_jax.synthetic.flow.backward_grid` at the dense motion's resolution), all in memory."""
-
-  def __init__(self, config, motion_size: int, seed: int = 0):
-    import numpy as np  # pylint: disable=g-import-not-at-top
-    from g3fa_jax.demo import job  # pylint: disable=g-import-not-at-top
-    from g3fa_jax.synthetic import dataset  # pylint: disable=g-import-not-at-top
-    from g3fa_jax.synthetic import flow  # pylint: disable=g-import-not-at-top
-    from g3fa_jax.synthetic import landmarks  # pylint: disable=g-import-not-at-top
-    clips = job._split_source(config, 'train')  # pylint: disable=protected-access
-    records = [clips[i] for i in range(len(clips))]
-    self._frames = [job._decode_frames(r, range(r['num_frames'])) for r in records]  # pylint: disable=protected-access
-    self._depth = [dataset.read_geometry(r)[0][..., 0] for r in records]
-    self._poses = [flow.clip_poses(r) for r in records]
-    self._landmarks = [landmarks.record_landmarks(r) for r in records]
-    self._grid = flow.backward_grid
-    self._motion_size = motion_size
-    self._rng = np.random.default_rng(seed)
-
-  def sample(self, batch_size: int):
-    """(source, driving) (B, S, S, 3) in [0, 1], the true motion (B, g, g, 2) and the two
-    frames' landmarks ((B, L, 2) each, `g3fa_jax.synthetic.landmarks`)."""
-    import numpy as np  # pylint: disable=g-import-not-at-top
-    sources, drivings, truths, marks = [], [], [], []
-    for _ in range(batch_size):
-      c = self._rng.integers(len(self._frames))
-      i, j = self._rng.integers(len(self._frames[c]), size=2)
-      sources.append(self._frames[c][i])
-      drivings.append(self._frames[c][j])
-      truths.append(self._grid(self._depth[c][j], self._poses[c], j, i, self._motion_size)[0])
-      marks.append(self._landmarks[c][[i, j]])
-    marks = np.stack(marks)
-    return np.stack(sources), np.stack(drivings), np.stack(truths), (marks[:, 0], marks[:, 1])
-
-
 def motion(config) -> None:
   """Keypoint detector + dense motion network trained on |warp(source) - driving| alone
   (`g3fa_jax.demo.motion_warmup.MotionTrainer`), held-out figures every --every steps."""
   from g3fa_jax.demo import job  # pylint: disable=g-import-not-at-top
   from g3fa_jax.demo import motion_warmup  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.demo import truth_pairs  # pylint: disable=g-import-not-at-top
 
   trainer = motion_warmup.MotionTrainer(
       config, learning_rate=_LR.value, equivariance=_EQUIVARIANCE.value,
       zero_motion_warmup=_ZERO_MOTION_WARMUP.value, truth_motion=_TRUTH_MOTION.value,
       truth_keypoints=_TRUTH_KEYPOINTS.value, truth_steps=_TRUTH_STEPS.value,
       local_motion=_LOCAL_MOTION.value, keypoint_separation=_SEPARATION.value,
-      landmarks=_LANDMARKS.value,
+      landmarks=_LANDMARKS.value, mask_teacher=_MASK_TEACHER.value,
       seed=int(config.seed))
   next_batch = None
-  if _TRUTH_MOTION.value or _TRUTH_KEYPOINTS.value:
-    pairs = TruthPairs(config, trainer.motion_size)
-    next_batch = lambda: pairs.sample(int(config.batch_size))
+  if trainer.needs_truth:
+    next_batch = truth_pairs.sampler(config, trainer.motion_size)
   for line in job.train_motion(trainer, config, _STEPS.value, _EVERY.value, next_batch,
                                stop_below=_STOP_BELOW.value):
     print(line, flush=True)

@@ -125,6 +125,11 @@ def get_config() -> ml_collections.ConfigDict:
       # lips, chin, brows, cheeks; g3fa_jax.synthetic.landmarks) in the warm-up, relative to the
       # warped source's L1: the role a landmark detector would play for real faces.
       'motion_warmup_landmarks': 0.0,
+      # Weight of a cross-entropy teaching the dense motion's mask, per cell, the candidate motion
+      # (zero or a keypoint's) nearest the heads' TRUE motion (g3fa_jax.losses.mask_teacher), in
+      # the warm-up, relative to the warped source's L1: the mask then leaves zero motion at once
+      # and hands the face to the keypoints (docs/synthetic_training.md). 0: unsupervised.
+      'motion_warmup_mask_teacher': 0.0,
       # The inverse renderer: Unsup3D's depth net fitted to the ground-truth depth.
       'unsup3d_steps': 300,
       'unsup3d_batch_size': 16,

@@ -376,6 +376,26 @@ def test_motion_warmup_pulls_the_keypoints_onto_the_landmarks():
     motion.step(frames[:2], frames[2:], 20)
 
 
+def test_motion_warmup_mask_teacher_moves_the_mask_to_the_nearest_motion():
+  """MotionTrainer(mask_teacher=w): with the true motion equal to zero motion everywhere the
+  nearest candidate is channel 0 in every cell, so steps on the teacher alone raise the mask's
+  weight on zero motion; without a true motion it refuses."""
+  from g3fa_jax.demo import motion_warmup  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.synthetic import flow  # pylint: disable=g-import-not-at-top
+  config = _synthetic_config()
+  motion = motion_warmup.MotionTrainer(config, equivariance=0., mask_teacher=1.)
+  assert motion.needs_truth
+  frames = np.asarray(jax.random.uniform(jax.random.PRNGKey(3), (4, 64, 64, 3)))
+  g = motion.motion_size
+  still = np.broadcast_to(flow.grid_coordinates(g)[None], (2, g, g, 2)).astype(np.float32)
+  before = motion.zero_motion_weight(frames[:2], frames[2:], 0)
+  for i in range(10):
+    motion.step(frames[:2], frames[2:], i, truth=still)
+  assert motion.zero_motion_weight(frames[:2], frames[2:], 10) > before + 0.05
+  with pytest.raises(ValueError, match='no true motion'):
+    motion.step(frames[:2], frames[2:], 10)
+
+
 def test_landmark_loss_trains_the_keypoints_without_the_generator():
   """With loss_weights.landmarks alone the generator phase reports that term (the mean L1 of the
   keypoints of both frames to the batch's landmarks, weighted), its gradient reaches the keypoint

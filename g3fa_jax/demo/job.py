@@ -46,6 +46,7 @@ from g3fa_jax.data import source as source_lib
 from g3fa_jax.demo import figures
 from g3fa_jax.demo import motion_warmup
 from g3fa_jax.demo import true_motion
+from g3fa_jax.demo import truth_pairs
 from g3fa_jax.inference.animator import Animator
 from g3fa_jax.models import inverse_renderer
 from g3fa_jax.models import networks
@@ -703,8 +704,12 @@ def prepare_motion(config: ml_collections.ConfigDict, workdir: str | os.PathLike
       equivariance=float(config.train.loss_weights.equivariance_value),
       local_motion=float(config.demo.get('motion_warmup_local_motion', 0.)),
       keypoint_separation=float(config.demo.get('motion_warmup_keypoint_separation', 0.)),
-      landmarks=float(config.demo.get('motion_warmup_landmarks', 0.)), seed=int(config.seed))
+      landmarks=float(config.demo.get('motion_warmup_landmarks', 0.)),
+      mask_teacher=float(config.demo.get('motion_warmup_mask_teacher', 0.)), seed=int(config.seed))
+  # The true-motion terms need pairs with their true motion, not the input pipeline's.
+  next_batch = truth_pairs.sampler(config, motion.motion_size) if motion.needs_truth else None
   lines = train_motion(motion, config, steps, int(config.demo.get('motion_warmup_every', 250)),
+                       next_batch,
                        stop_below=float(config.demo.get('motion_warmup_stop_below', 0.)),
                        min_steps=int(config.demo.get('motion_warmup_min_steps', 0)))
   for line in lines:

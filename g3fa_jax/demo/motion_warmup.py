@@ -4,7 +4,8 @@ The warm-up stage of the synthetic job (`config.demo.motion_warmup_steps`) and t
 of `benchmarks/diagnose_motion.py`. The two networks are trained on the L1 between the source
 warped by the dense motion and the driving frame, plus FOMM's two equivariance losses, optionally
 with the ground-truth motion of the synthetic heads as a teacher (an L1 to the true sampling grid,
-and each source keypoint pulled to where the true motion takes its driving keypoint), and
+and each source keypoint pulled to where the true motion takes its driving keypoint, or the
+mask taught which candidate motion each cell should take: `g3fa_jax.losses.mask_teacher`), and
 optionally with each keypoint's local warp L1 (`g3fa_jax.losses.local_motion`), which trains the
 keypoints whatever the mask does: with it the mask leaves zero motion by itself. With
 `zero_motion_warmup` the zero-motion channel of the mask is withheld for the first steps (see
@@ -33,8 +34,9 @@ from g3fa_jax import losses
 from g3fa_jax.losses.keypoint_separation import pair_separation
 from g3fa_jax.losses.landmark_anchor import pair_landmark_l1
 from g3fa_jax.losses.local_motion import LocalMotionSettings, local_motion_l1
+from g3fa_jax.losses.mask_teacher import mask_cross_entropy
 from g3fa_jax.models import networks
-from g3fa_jax.models.dense_motion import DenseMotionNetwork
+from g3fa_jax.models.dense_motion import DenseMotionNetwork, sparse_motions
 from g3fa_jax.models.generator import deform_input
 from g3fa_jax.ops.grid_sample import grid_sample
 from g3fa_jax.train import step as step_lib
@@ -73,10 +75,13 @@ class MotionTrainer:
                truth_motion: float = 0., truth_keypoints: float = 0., truth_steps: int = 0,
                local_motion: float = 0.,
                local_motion_settings: Optional[LocalMotionSettings] = None,
-               keypoint_separation: float = 0., landmarks: float = 0., seed: int = 0):
+               keypoint_separation: float = 0., landmarks: float = 0., mask_teacher: float = 0.,
+               seed: int = 0):
     self.config = config
     self.zero_motion_warmup = int(zero_motion_warmup)
     self.truth_steps = int(truth_steps)
+    # The terms that need the true motion of each pair (`step`'s truth).
+    self.needs_truth = bool(truth_motion or truth_keypoints or mask_teacher)
     self.align = bool(config.model.generator_params.get('warp_align_corners', False))
     self.motion_size = dense_motion_size(config)
     self.kp_detector = networks.build_network('kp_detector', config)
@@ -103,7 +108,8 @@ class MotionTrainer:
     self.landmarks = float(landmarks)
     weights = (float(equivariance), float(truth_motion), float(truth_keypoints),
                float(local_motion), local_settings, float(keypoint_separation),
-               float(config.train.get('keypoint_separation_sigma', 0.1)), self.landmarks)
+               float(config.train.get('keypoint_separation_sigma', 0.1)), self.landmarks,
+               float(mask_teacher))
     transform_params = dict(config.train.transform_params)
     self._step = jax.jit(lambda *args: _step(self, weights, transform_params, *args))
     self._warp = jax.jit(lambda p, s, a, b, o: self.warp(p, s, a, b, False, o))
@@ -133,7 +139,12 @@ class MotionTrainer:
            landmarks: Optional[tuple[np.ndarray, np.ndarray]] = None) -> jax.Array:
     """One Adam step; `landmarks` (source's, driving's) (B, L, 2) in [-1, 1], needed when the
     trainer's landmark weight is not 0 (`g3fa_jax.synthetic.landmarks`)."""
-    if truth is None:  # unused by the loss (its weights are 0 or truth_on is 0)
+    if truth is None:
+      if self.needs_truth:
+        raise ValueError('MotionTrainer.step: a true-motion term (truth_motion, '
+                         'truth_keypoints or mask_teacher) is on but no true motion was given '
+                         '(synthetic clips only: g3fa_jax.demo.truth_pairs)')
+      # Unused by the loss (its weights are 0).
       truth = np.zeros((source.shape[0], self.motion_size, self.motion_size, 2), np.float32)
     if landmarks is None:
       if self.landmarks:
@@ -181,7 +192,7 @@ class MotionTrainer:
 def _step(trainer: MotionTrainer, weights, transform_params, params, stats, opt_state, source,
           driving, truth, truth_on, landmarks, offset, rng):
   (equivariance, truth_motion, truth_keypoints, local_motion, local_settings, separation,
-   separation_sigma, landmark_weight) = weights
+   separation_sigma, landmark_weight, mask_teacher) = weights
 
   def loss_fn(params):
     warped, kp_source, kp_driving, out, new_stats = trainer.warp(params, stats, source, driving,
@@ -190,6 +201,9 @@ def _step(trainer: MotionTrainer, weights, transform_params, params, stats, opt_
     loss = warp_l1
     if truth_motion:
       loss += truth_on * truth_motion * jnp.mean(jnp.abs(out['deformation'] - truth))
+    if mask_teacher:
+      candidates = sparse_motions(out['mask'].shape[1:3], kp_driving, kp_source)
+      loss += truth_on * mask_teacher * mask_cross_entropy(out['mask'], candidates, truth)
     if truth_keypoints:
       # Where the true motion says the driving keypoints are in the source frame.
       target = grid_sample(truth, kp_driving['value'][:, :, None, :], align_corners=True)[:, :, 0]
