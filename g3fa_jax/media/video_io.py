@@ -73,8 +73,15 @@ def orient(frame: np.ndarray, orientation: tuple[bool, bool, bool]) -> np.ndarra
   return np.ascontiguousarray(frame) if (transpose or flip_x or flip_y) else frame
 
 
+def _side_data(frame: av.VideoFrame) -> list:
+  """The frame's side data entries. PyAV up to 18.1.0 iterates its side data container over
+  the entries, 18.1.1 over their types (a mapping's keys)."""
+  container = frame.side_data
+  return [item if hasattr(item, 'type') else container[item] for item in container]
+
+
 def _display_matrix(frame: av.VideoFrame) -> np.ndarray | None:
-  for side_data in frame.side_data:
+  for side_data in _side_data(frame):
     if 'DISPLAYMATRIX' in str(side_data.type):
       return np.frombuffer(bytes(side_data), np.int32)
   return None
