@@ -48,11 +48,12 @@ def readability(read, truth, train_truth) -> dict:
   """Held-out figures of one quantity: mean absolute error of the reader, of the training
   median, and R^2 (1 - mean squared error / variance of the truth)."""
   import numpy as np  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.metrics import linear_probe  # pylint: disable=g-import-not-at-top
   read, truth = np.asarray(read, np.float64), np.asarray(truth, np.float64)
   constant = float(np.median(train_truth))
   return {'error': float(np.abs(read - truth).mean()),
           'median_error': float(np.abs(truth - constant).mean()),
-          'r2': float(1 - ((read - truth) ** 2).mean() / max(truth.var(), 1e-12))}
+          'r2': float(linear_probe.r_squared(read, truth))}
 
 
 def keypoint_probe(directory, train_x, train_y, test_x, test_y, clip_length: int) -> dict:

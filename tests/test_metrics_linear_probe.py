@@ -36,6 +36,16 @@ def test_ridge_probe_reads_a_linear_target_and_not_noise():
       atol=1e-6)
 
 
+def test_r_squared_exact_mean_and_worse():
+  target = np.array([1., 2., 3., 4.])
+  assert linear_probe.r_squared(target, target) == 1.
+  assert linear_probe.r_squared(np.full(4, 2.5), target) == 0.
+  assert linear_probe.r_squared(target[::-1], target) < 0.
+  np.testing.assert_allclose(
+      linear_probe.r_squared(np.stack([target, np.full(4, 2.5)], 1), np.stack([target] * 2, 1)),
+      [1., 0.])
+
+
 def test_ridge_probe_rejects_mismatched_shapes():
   with pytest.raises(ValueError, match='do not match'):
     linear_probe.ridge_probe_r2(np.zeros((10, 3)), np.zeros((9, 1)), np.zeros((4, 3)),

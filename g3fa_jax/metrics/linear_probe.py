@@ -45,5 +45,12 @@ def ridge_probe_r2(train_features: np.ndarray, train_targets: np.ndarray,
   offset = train_targets.mean(0)
   gram = a.T @ a + penalty * len(a) * np.eye(a.shape[1])
   weights = np.linalg.solve(gram, a.T @ (train_targets - offset))
-  error = ((b @ weights + offset - test_targets) ** 2).mean(0)
-  return 1. - error / np.maximum(test_targets.var(0), 1e-12)
+  return r_squared(b @ weights + offset, test_targets)
+
+
+def r_squared(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:
+  """1 - mean squared error / variance of the target, over axis 0 (per column of (N, T), or a
+  scalar for (N,)): 1 exact, 0 no better than the target's mean, below 0 worse."""
+  predicted = np.asarray(predicted, np.float64)
+  target = np.asarray(target, np.float64)
+  return 1. - ((predicted - target) ** 2).mean(0) / np.maximum(target.var(0), 1e-12)
