@@ -64,7 +64,8 @@ _JSON_OUT = flags.DEFINE_string('json_out', None, 'Write the figures to this JSO
 def heldout_reconstructions(config, animator, fit_steps: int) -> dict:
   """The job's held-out reconstruction pairs (each driving frame reconstructed from its clip's
   first frame): 'source', 'driving', 'prediction' (N, H, W, 3) in [0, 1], 'true_warp' (the source
-  warped by the true, rigid head motion on the dense motion's grid), 'fitted_warp' (warped by a
+  warped by the true, rigid head motion on the dense motion's grid), 'mouth_warp' (by the true
+  motion with the mouth's opening, `g3fa_jax.synthetic.flow.jaw_drop`), 'fitted_warp' (warped by a
   free-form motion on that grid fitted to the pair with the driving frame in view, `fit_steps`
   Adam steps: the best any warp at that resolution can show) and the ground truth of both frames
   of each pair: 'source_pose', 'driving_pose' (N, 3) yaw, pitch, roll in degrees,
@@ -75,7 +76,8 @@ def heldout_reconstructions(config, animator, fit_steps: int) -> dict:
   from g3fa_jax.demo import motion_warmup  # pylint: disable=g-import-not-at-top
   from g3fa_jax.demo import true_motion  # pylint: disable=g-import-not-at-top
   grid_size = motion_warmup.dense_motion_size(config)
-  parts = {k: [] for k in ('source', 'driving', 'prediction', 'true_warp', 'fitted_warp',
+  parts = {k: [] for k in ('source', 'driving', 'prediction', 'true_warp', 'mouth_warp',
+                           'fitted_warp',
                            'source_pose', 'driving_pose', 'source_mouth', 'driving_mouth')}
   for record, idx, source, driving in job.heldout_batches(config, 8):
     poses = job.clip_poses(record)
@@ -84,6 +86,8 @@ def heldout_reconstructions(config, animator, fit_steps: int) -> dict:
     parts['driving'].append(driving)
     parts['prediction'].append(np.asarray(animator.reconstruct(source, driving)['prediction']))
     parts['true_warp'].append(true_motion.truly_warped(record, idx, source, grid_size))
+    parts['mouth_warp'].append(true_motion.truly_warped(record, idx, source, grid_size,
+                                                        with_mouth=True))
     parts['fitted_warp'].append(
         fitted_motion.fitted_warp(source, driving, grid_size, fit_steps)[0])
     parts['source_pose'].append(np.repeat(poses[:1], len(idx), axis=0))
@@ -97,10 +101,11 @@ def reconstruction_turn(reader, pairs: dict) -> dict:
   """The pose reader over the held-out reconstructions, pooled over every pair: per angle the
   turn gain of the generated frames (their read change from the read source frame against the
   true change), the same for the real driving frames (the ceiling the reader allows) and the
-  reader's error on them, and the gains of two warps of the source: by the true motion (what
-  the reader sees of the head's rigid motion) and by a free-form motion fitted to each pair with
-  its driving frame in view (what the best warp at that resolution shows). One clip's animation
-  is a noisy figure; this is over all held-out clips."""
+  reader's error on them, and the gains of three warps of the source: by the true motion (what
+  the reader sees of the head's rigid motion), by the true motion with the mouth's opening, and
+  by a free-form motion fitted to each pair with its driving frame in view (what the best warp at
+  that resolution shows). One clip's animation is a noisy figure; this is over all held-out
+  clips."""
   from g3fa_jax.metrics import pose  # pylint: disable=g-import-not-at-top
   read_source = pose.predict_pose(reader, pairs['source'])
   read_real = pose.predict_pose(reader, pairs['driving'])
@@ -110,6 +115,8 @@ def reconstruction_turn(reader, pairs: dict) -> dict:
   real = pose.pooled_change_gains(read_real - read_source, wanted)
   warp = pose.pooled_change_gains(pose.predict_pose(reader, pairs['true_warp']) - read_source,
                                   wanted)
+  mouth_warp = pose.pooled_change_gains(
+      pose.predict_pose(reader, pairs['mouth_warp']) - read_source, wanted)
   fitted = pose.pooled_change_gains(
       pose.predict_pose(reader, pairs['fitted_warp']) - read_source, wanted)
   floor = pose.pose_errors_degrees(read_real, pairs['driving_pose'])
@@ -117,6 +124,7 @@ def reconstruction_turn(reader, pairs: dict) -> dict:
       name: {'target_change_deg': [float(wanted[:, k].min()), float(wanted[:, k].max())],
              'turn_gain': float(generated[k]), 'turn_gain_of_driving': float(real[k]),
              'turn_gain_of_true_warp': float(warp[k]),
+             'turn_gain_of_mouth_warp': float(mouth_warp[k]),
              'turn_gain_of_fitted_warp': float(fitted[k]),
              'reader_error_on_driving_deg': floor[name]}
       for k, name in enumerate(('yaw', 'pitch', 'roll'))}}
@@ -160,6 +168,7 @@ def mouth_figures(config, inputs, generated, pairs: dict, reader_path: str, step
   wanted = (pairs['driving_mouth'] - pairs['source_mouth'])[:, None]
   moved = (mouth.read_mouth(reader, pairs['prediction']) - read_source)[:, None]
   moved_by_warp = (mouth.read_mouth(reader, pairs['true_warp']) - read_source)[:, None]
+  moved_by_mouth_warp = (mouth.read_mouth(reader, pairs['mouth_warp']) - read_source)[:, None]
   moved_by_fit = (mouth.read_mouth(reader, pairs['fitted_warp']) - read_source)[:, None]
   reconstruction = {
       'pairs': len(wanted),
@@ -168,6 +177,8 @@ def mouth_figures(config, inputs, generated, pairs: dict, reader_path: str, step
       'opening_gain_of_driving': float(
           pose.pooled_change_gains((read_real - read_source)[:, None], wanted)[0]),
       'opening_gain_of_true_warp': float(pose.pooled_change_gains(moved_by_warp, wanted)[0]),
+      'opening_gain_of_mouth_warp': float(
+          pose.pooled_change_gains(moved_by_mouth_warp, wanted)[0]),
       'opening_gain_of_fitted_warp': float(pose.pooled_change_gains(moved_by_fit, wanted)[0]),
       'reader_error_on_driving': float(np.abs(read_real - pairs['driving_mouth']).mean())}
   return {'animation': animation, 'reconstruction': reconstruction}
@@ -245,7 +256,8 @@ def main(argv) -> None:
           f'(changes {r["target_change"][0]:+.2f}..{r["target_change"][1]:+.2f} from the '
           f'source frame): {r["opening_gain"]:.2f} (real frames: '
           f'{r["opening_gain_of_driving"]:.2f}; the source warped by the true motion: '
-          f'{r["opening_gain_of_true_warp"]:.2f}; by a fitted motion: '
+          f'{r["opening_gain_of_true_warp"]:.2f}, with the mouth\'s opening '
+          f'{r["opening_gain_of_mouth_warp"]:.2f}; by a fitted motion: '
           f'{r["opening_gain_of_fitted_warp"]:.2f}); the reader is '
           f'{r["reader_error_on_driving"]:.3f} off on real held-out frames')
   if _JSON_OUT.value:

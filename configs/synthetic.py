@@ -130,6 +130,10 @@ def get_config() -> ml_collections.ConfigDict:
       # the warm-up, relative to the warped source's L1: the mask then leaves zero motion at once
       # and hands the face to the keypoints (docs/synthetic_training.md). 0: unsupervised.
       'motion_warmup_mask_teacher': 0.0,
+      # The true motion those teachers use also opens the mouth (g3fa_jax.synthetic.flow.jaw_drop:
+      # the lips part and the jaw drops with the clip's mouth opening), not only the head's rigid
+      # motion, which leaves the mouth as the source has it.
+      'truth_motion_mouth': False,
       # The inverse renderer: Unsup3D's depth net fitted to the ground-truth depth.
       'unsup3d_steps': 300,
       'unsup3d_batch_size': 16,

@@ -232,10 +232,12 @@ def test_animation_turn_benchmark_reads_the_turn_and_the_mouth(finished_job, tmp
   assert set(figures['reconstruction']['angles']) == {'yaw', 'pitch', 'roll'}
   assert set(figures['reconstruction']['angles']['yaw']) >= {'turn_gain', 'turn_gain_of_driving',
                                                              'turn_gain_of_true_warp',
+                                                             'turn_gain_of_mouth_warp',
                                                              'turn_gain_of_fitted_warp'}
   assert 'held-out reconstructions' in run.stdout
   assert figures['mouth']['reconstruction']['pairs'] == 2
-  assert {'opening_gain_of_true_warp', 'opening_gain_of_fitted_warp'} <= set(
+  assert {'opening_gain_of_true_warp', 'opening_gain_of_mouth_warp',
+          'opening_gain_of_fitted_warp'} <= set(
       figures['mouth']['reconstruction'])
   assert set(figures['mouth']['animation']) >= {'opening_gain', 'opening_gain_of_driving',
                                                 'reader_error_on_driving'}

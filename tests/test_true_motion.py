@@ -89,6 +89,17 @@ def test_the_true_warp_is_the_source_at_frame_zero_and_the_true_grids_elsewhere(
   grids = _true_grids(config)[0]
   np.testing.assert_allclose(warped, np.asarray(deform_input(source, grids, True)), atol=1e-6)
   assert np.abs(warped - source).max() > 0.1  # the heads do move
+  # With the mouth's opening: the same at the source's own frame, elsewhere a different warp
+  # only where the mouth opens or closes (the chin and lips: a small part of the frame).
+  still = true_motion.truly_warped(record, [0] * len(source), source, GRID, with_mouth=True)
+  np.testing.assert_allclose(still, source, atol=1e-5)
+  with_mouth = true_motion.truly_warped(record, driving_idx, source, GRID, with_mouth=True)
+  changed = np.abs(with_mouth - warped).max(-1) > 1e-3
+  mouth = np.asarray(record['synthetic']['mouth'])
+  if np.any(np.abs(mouth[driving_idx] - mouth[0]) > 0.05):
+    assert 0 < changed.mean() < 0.15
+  else:
+    assert not changed.any()
 
 
 def _brightest_pixel(frames: np.ndarray) -> np.ndarray:

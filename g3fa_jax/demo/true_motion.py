@@ -140,11 +140,12 @@ def heldout_score(config: ml_collections.ConfigDict, grid_size: int, split: str 
                          int(config.image_size), grid_size)
 
 
-def truly_warped(record: dict, driving_idx: list[int], source: np.ndarray, grid_size: int
-                 ) -> np.ndarray:
-  """The source warped by the true motion: the head's rigid motion, exactly (the mouth's opening
-  and the light's drift are not in it; `g3fa_jax.demo.fitted_motion` fits the best warp
-  with the driving frame in view).
+def truly_warped(record: dict, driving_idx: list[int], source: np.ndarray, grid_size: int,
+                 with_mouth: bool = False) -> np.ndarray:
+  """The source warped by the true motion: the head's rigid motion, exactly, and with
+  `with_mouth` the mouth's opening too (`g3fa_jax.synthetic.flow.jaw_drop`, approximately); the
+  light's drift is in neither (`g3fa_jax.demo.fitted_motion` fits the best warp with the driving
+  frame in view).
 
   Args:
     record: a synthetic clip's record (`g3fa_jax.synthetic.dataset`), with its depth maps.
@@ -160,6 +161,6 @@ def truly_warped(record: dict, driving_idx: list[int], source: np.ndarray, grid_
   from g3fa_jax.models.generator import deform_input  # pylint: disable=g-import-not-at-top
   poses = flow.clip_poses(record)
   depth = dataset.read_geometry(record, list(driving_idx))[0][..., 0]
-  grids = np.stack([flow.backward_grid(d, poses, j, 0, grid_size)[0]
+  grids = np.stack([flow.backward_grid(d, poses, j, 0, grid_size, with_mouth=with_mouth)[0]
                     for d, j in zip(depth, driving_idx)])
   return np.asarray(deform_input(jnp.asarray(source, jnp.float32), jnp.asarray(grids), True))

@@ -18,9 +18,11 @@ class TruthPairs:
   """Random (source, driving) pairs of the training clips with their true motion
   (`g3fa_jax.synthetic.flow.backward_grid` at the dense motion's resolution `motion_size`) and
   landmarks; the clips are decoded into memory once (the job's 108 clips of 32 64x64 frames:
-  ~50 MB)."""
+  ~50 MB). `with_mouth`: the true motion includes the mouth's opening (`flow.jaw_drop`), not
+  only the head's rigid motion."""
 
-  def __init__(self, config: ml_collections.ConfigDict, motion_size: int, seed: int = 0):
+  def __init__(self, config: ml_collections.ConfigDict, motion_size: int, seed: int = 0,
+               with_mouth: bool = False):
     from g3fa_jax.demo import job  # pylint: disable=g-import-not-at-top  (job imports this module)
     clips = job._split_source(config, 'train')  # pylint: disable=protected-access
     records = [clips[i] for i in range(len(clips))]
@@ -32,6 +34,7 @@ class TruthPairs:
     self._poses = [flow.clip_poses(r) for r in records]
     self._landmarks = [landmarks_lib.record_landmarks(r) for r in records]
     self._motion_size = int(motion_size)
+    self._with_mouth = bool(with_mouth)
     self._rng = np.random.default_rng(seed)
 
   def sample(self, batch_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
@@ -45,13 +48,15 @@ class TruthPairs:
       sources.append(self._frames[c][i])
       drivings.append(self._frames[c][j])
       truths.append(flow.backward_grid(self._depth[c][j], self._poses[c], j, i,
-                                       self._motion_size)[0])
+                                       self._motion_size, with_mouth=self._with_mouth)[0])
       marks.append(self._landmarks[c][[i, j]])
     marks = np.stack(marks)
     return np.stack(sources), np.stack(drivings), np.stack(truths), (marks[:, 0], marks[:, 1])
 
 
 def sampler(config: ml_collections.ConfigDict, motion_size: int) -> Any:
-  """A `next_batch()` for `job.train_motion`: batches of `config.batch_size` TruthPairs."""
-  pairs = TruthPairs(config, motion_size, seed=int(config.seed))
+  """A `next_batch()` for `job.train_motion`: batches of `config.batch_size` TruthPairs, with the
+  mouth's motion in the truth if `config.demo.truth_motion_mouth`."""
+  pairs = TruthPairs(config, motion_size, seed=int(config.seed),
+                     with_mouth=bool(config.demo.get('truth_motion_mouth', False)))
   return lambda: pairs.sample(int(config.batch_size))

@@ -24,6 +24,7 @@ import numpy as np
 
 from g3fa_jax.synthetic import camera
 from g3fa_jax.synthetic import clips as clips_lib
+from g3fa_jax.synthetic import sdf
 
 # Body-frame height (head units, y down) below which a point belongs to the shoulders: the torso
 # ellipsoid of `sdf.torso` starts at 1.55, the neck (which turns with the head) ends at 3.0 but is
@@ -41,10 +42,15 @@ class ClipPoses:
     rotation: (T, 3, 3) head-frame directions -> body-frame directions.
     origin: (T, 3) camera-frame position of the head's pivot (body-frame origin).
     scale: world units per head unit.
+    mouth: (T,) mouth opening in [0, 1] (None: the mouth's motion is unknown).
+    mouth_shape: [3] the identity's mouth (width factor, height y, lip thickness; see
+      `identities.Identity.mouth`), or None.
   """
   rotation: np.ndarray
   origin: np.ndarray
   scale: float
+  mouth: np.ndarray | None = None
+  mouth_shape: np.ndarray | None = None
 
 
 def clip_poses(record: dict[str, Any]) -> ClipPoses:
@@ -58,7 +64,36 @@ def poses_of(clip: clips_lib.Clip) -> ClipPoses:
   origin = (np.array([0., camera.PIVOT_Y, camera.HEAD_DISTANCE])
             + camera.HEAD_SCALE * identity_scale * np.asarray(clip.frames.translation, np.float64))
   return ClipPoses(rotation=np.asarray(clip.frames.rotation, np.float64), origin=origin,
-                   scale=camera.HEAD_SCALE * identity_scale)
+                   scale=camera.HEAD_SCALE * identity_scale,
+                   mouth=np.asarray(clip.frames.mouth, np.float64),
+                   mouth_shape=np.asarray(clip.identity.mouth, np.float64))
+
+
+def jaw_drop(head_points: np.ndarray, mouth_shape: np.ndarray, driving_opening: float,
+             source_opening: float) -> np.ndarray:
+  """(..., 3) head-frame displacement (head units, y down) of each DRIVING head-frame point since
+  the source frame, from the mouth's opening alone: the upper lip rises by half the lips' gap,
+  the lower lip drops by the other half and the jaw's drop, the chin by the jaw's drop
+  (`sdf.mouth_opening`, `sdf.head_parts`), interpolated linearly in y between them (the parted
+  lips' cavity included) and fading to zero above the upper lip, below the chin and away from
+  the face's middle. An approximation of the signed distance field's non-rigid motion, exact at
+  the lips' and chin's centre lines; zero where the opening does not change."""
+  width, mouth_y, _ = (float(v) for v in mouth_shape)
+  gap, drop = sdf.mouth_opening(driving_opening)
+  gap_change, drop_change = (d - s for d, s in zip((gap, drop),
+                                                   sdf.mouth_opening(source_opening)))
+  # Knots in y (the driving geometry) and the vertical displacement at each.
+  upper_lip, lower_lip = mouth_y - 0.045 - 0.5 * gap, mouth_y + 0.05 + 0.5 * gap + drop
+  chin = 0.95 + drop
+  knots = (mouth_y - 0.2, upper_lip, lower_lip, chin, chin + 0.2)
+  values = (0., -0.5 * gap_change, 0.5 * gap_change + drop_change, drop_change, 0.)
+  dy = np.interp(head_points[..., 1], knots, values)
+  # Full across the mouth and jaw's front, none on the cheeks' sides and the back of the head.
+  across = np.clip((0.45 + 0.3 * width - np.abs(head_points[..., 0])) / 0.3, 0., 1.)
+  front = np.clip((-head_points[..., 2] - 0.2) / 0.3, 0., 1.)
+  displacement = np.zeros_like(head_points)
+  displacement[..., 1] = dy * across * front
+  return displacement
 
 
 def grid_coordinates(grid_size: int) -> np.ndarray:
@@ -70,7 +105,7 @@ def grid_coordinates(grid_size: int) -> np.ndarray:
 
 
 def backward_grid(driving_depth: np.ndarray, poses: ClipPoses, driving: int, source: int,
-                  grid_size: int) -> tuple[np.ndarray, np.ndarray]:
+                  grid_size: int, with_mouth: bool = False) -> tuple[np.ndarray, np.ndarray]:
   """Where each point of a grid over the driving frame is in the source frame.
 
   Args:
@@ -78,6 +113,8 @@ def backward_grid(driving_depth: np.ndarray, poses: ClipPoses, driving: int, sou
     poses: the clip's `clip_poses`.
     driving, source: frame indices.
     grid_size: g, the side of the grid (the dense motion's resolution, or S).
+    with_mouth: also the mouth's opening (`jaw_drop`), not only the head's rigid motion; needs
+      `poses.mouth`.
 
   Returns:
     grid: (g, g, 2) float32 source positions (x, y) in [-1, 1] (align_corners=True); the
@@ -95,6 +132,11 @@ def backward_grid(driving_depth: np.ndarray, poses: ClipPoses, driving: int, sou
                      (pixels[..., 1] - centre) / focal * depth, depth], -1)
   body = (points - poses.origin[driving]) / poses.scale
   head = body @ poses.rotation[driving]  # rotation^T p, for row vectors
+  if with_mouth:
+    if poses.mouth is None or poses.mouth_shape is None:
+      raise ValueError('backward_grid(with_mouth=True): these poses carry no mouth opening '
+                       '(make them with poses_of or clip_poses)')
+    head = head - jaw_drop(head, poses.mouth_shape, poses.mouth[driving], poses.mouth[source])
   turned = head @ poses.rotation[source].T
   shoulders = body[..., 1] > SHOULDERS_Y
   body_in_source = np.where(shoulders[..., None], body, turned)
