@@ -137,3 +137,23 @@ def test_bilinear_sampling_matches_the_grid_at_its_nodes():
   np.testing.assert_allclose(bilinear(field, nodes), field[[0, 2, 4], [1, 3, 4]], atol=1e-6)
   middle = bilinear(field, np.array([[-0.75, -1.]]))
   np.testing.assert_allclose(middle[0], (field[0, 0] + field[0, 1]) / 2, atol=1e-6)
+
+
+def test_truth_pairs_open_the_mouth_when_the_config_says_so(config):
+  # demo.truth_motion_mouth reaches the warm-up's pairs: the same pairs (the same seed), the
+  # same truth wherever the mouth's opening does not move anything, a different one where it does.
+  from g3fa_jax.demo import truth_pairs  # pylint: disable=g-import-not-at-top
+  config = config.copy_and_resolve_references()
+  batches = {}
+  for with_mouth in (False, True):
+    config.demo.truth_motion_mouth = with_mouth
+    next_batch = truth_pairs.sampler(config, GRID)
+    batches[with_mouth] = [next_batch() for _ in range(4)]
+  changed = 0.
+  for rigid, opening in zip(batches[False], batches[True]):
+    np.testing.assert_array_equal(rigid[0], opening[0])  # the same source frames
+    np.testing.assert_array_equal(rigid[1], opening[1])
+    moved = np.abs(rigid[2] - opening[2]).max(-1) > 1e-6
+    changed += moved.mean()
+    assert moved.mean() < 0.2  # the mouth and chin only
+  assert changed > 0  # some pair of 16 has the mouth open differently
