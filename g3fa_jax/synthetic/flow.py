@@ -8,7 +8,8 @@ puts the grid point in the camera frame; the driving pose takes it to the head f
 shoulders, which do not turn with the head, to the body frame); the source pose brings it back and
 the camera projects it. Background points do not move. Points that the source frame does not show
 (the far side of a turned head) get the position of the hidden point all the same: the grid says
-where to look, not whether it is visible.
+where to look, not whether it is visible. The mouth's opening, which the rigid motion leaves as
+the source has it, can be added (`jaw_drop`, `backward_grid(with_mouth=True)`; approximate).
 
 The head's pose per frame is rebuilt from the clip's generating parameters kept in its record
 (`record['synthetic']`: seed, identity and clip index; `clips.make_clip` is deterministic), so it
