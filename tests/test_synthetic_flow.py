@@ -11,6 +11,7 @@ from g3fa_jax.models.generator import deform_input
 from g3fa_jax.synthetic import clips as clips_lib
 from g3fa_jax.synthetic import flow
 from g3fa_jax.synthetic import render
+from g3fa_jax.synthetic import sdf
 
 SIZE = 48
 
@@ -93,7 +94,7 @@ def opening_mouth():
 
 def test_the_jaw_drop_parts_the_lips_and_is_zero_without_a_change():
   shape = np.array([1., 0.55, 0.06])
-  gap, drop = (float(v) for v in flow.sdf.mouth_opening(1.))
+  gap, drop = (float(v) for v in sdf.mouth_opening(1.))
   upper_lip, lower_lip, chin = 0.55 - 0.045 - 0.5 * gap, 0.55 + 0.05 + 0.5 * gap + drop, 0.95 + drop
   points = np.array([[0., y, -1.] for y in (upper_lip, lower_lip, chin, -0.5)])
   moved = flow.jaw_drop(points, shape, driving_opening=1., source_opening=0.)
