@@ -46,7 +46,30 @@ def test_configs_official_and_paper_differ_where_documented():
   trainer.validate_config(tiny)
 
 
-@pytest.mark.parametrize('name', ['vox', 'paper', 'tiny', 'synthetic'])
+def test_the_gpu_job_trains_the_official_networks():
+  # configs/synthetic_gpu.py: every parameter of the official networks (configs/vox.py), of the
+  # same shape, and nothing else but the blend mask's convolution (its g3fa-jax option); the job
+  # otherwise the main job's, with ten times its pairs.
+  from flax import traverse_util  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.models import networks  # pylint: disable=g-import-not-at-top
+  gpu, vox, cpu_job = load('synthetic_gpu'), load('vox'), load('synthetic')
+
+  def shapes(name, config):
+    variables = jax.eval_shape(lambda rng: networks.init_variables(name, config, rng),
+                               jax.random.PRNGKey(0))
+    return {k: v.shape for k, v in traverse_util.flatten_dict(variables['params'], sep='/').items()}
+
+  for name in ('kp_detector', 'generator', 'discriminator'):
+    official, ours = shapes(name, vox), shapes(name, gpu)
+    assert {k: ours.get(k) for k in official} == official, name
+    assert {k.split('/')[-2] for k in set(ours) - set(official)} <= {'blend_mask'}, name
+  assert gpu.job == cpu_job.job == 'synthetic_demo'
+  assert gpu.model.generator_params.blend_warped_source
+  steps = lambda c: c.batch_size * c.train.num_epochs * c.train.steps_per_epoch
+  assert steps(gpu) == 40 * steps(cpu_job)
+  trainer.validate_config(gpu)
+
+@pytest.mark.parametrize('name', ['vox', 'paper', 'tiny', 'synthetic', 'synthetic_gpu'])
 def test_every_training_sequence_can_be_overridden_on_the_command_line(name, monkeypatch):
   # ml_collections' flags override tuples, not lists: a list field would refuse
   # `--config.train.scales='(1.0, 0.5)'` with a flags parsing error.
@@ -70,7 +93,7 @@ def test_every_training_sequence_can_be_overridden_on_the_command_line(name, mon
   assert train.scales == (1.0,)
 
 
-@pytest.mark.parametrize('name', ['vox', 'paper', 'tiny', 'synthetic'])
+@pytest.mark.parametrize('name', ['vox', 'paper', 'tiny', 'synthetic', 'synthetic_gpu'])
 def test_no_config_field_is_a_list(name):
   # Every sequence a user may override is a tuple (see the test above); a list anywhere in a
   # config, the model's included, could not be changed on the command line.
