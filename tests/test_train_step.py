@@ -49,7 +49,8 @@ def test_configs_official_and_paper_differ_where_documented():
 def test_the_gpu_job_trains_the_official_networks():
   # configs/synthetic_gpu.py: every parameter of the official networks (configs/vox.py), of the
   # same shape, and nothing else but the blend mask's convolution (its g3fa-jax option); the job
-  # otherwise the main job's, with ten times its pairs.
+  # otherwise the main job's, with forty times its pairs (ten times the steps of four times the
+  # batch).
   from flax import traverse_util  # pylint: disable=g-import-not-at-top
   from g3fa_jax.models import networks  # pylint: disable=g-import-not-at-top
   gpu, vox, cpu_job = load('synthetic_gpu'), load('vox'), load('synthetic')
@@ -68,6 +69,7 @@ def test_the_gpu_job_trains_the_official_networks():
   steps = lambda c: c.batch_size * c.train.num_epochs * c.train.steps_per_epoch
   assert steps(gpu) == 40 * steps(cpu_job)
   trainer.validate_config(gpu)
+
 
 @pytest.mark.parametrize('name', ['vox', 'paper', 'tiny', 'synthetic', 'synthetic_gpu'])
 def test_every_training_sequence_can_be_overridden_on_the_command_line(name, monkeypatch):
