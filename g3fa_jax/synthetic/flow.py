@@ -75,19 +75,16 @@ def jaw_drop(head_points: np.ndarray, mouth_shape: np.ndarray, driving_opening: 
   """(..., 3) head-frame displacement (head units, y down) of each DRIVING head-frame point since
   the source frame, from the mouth's opening alone: the upper lip rises by half the lips' gap,
   the lower lip drops by the other half and the jaw's drop, the chin by the jaw's drop
-  (`sdf.mouth_opening`, `sdf.head_parts`), interpolated linearly in y between them (the parted
+  (`sdf.lip_and_chin_heights`, where `sdf.head_parts` puts them), interpolated linearly in y between them (the parted
   lips' cavity included) and fading to zero above the upper lip, below the chin and away from
   the face's middle. An approximation of the signed distance field's non-rigid motion, exact at
   the lips' and chin's centre lines; zero where the opening does not change."""
   width, mouth_y, _ = (float(v) for v in mouth_shape)
-  gap, drop = sdf.mouth_opening(driving_opening)
-  gap_change, drop_change = (d - s for d, s in zip((gap, drop),
-                                                   sdf.mouth_opening(source_opening)))
   # Knots in y (the driving geometry) and the vertical displacement at each.
-  upper_lip, lower_lip = mouth_y - 0.045 - 0.5 * gap, mouth_y + 0.05 + 0.5 * gap + drop
-  chin = 0.95 + drop
-  knots = (mouth_y - 0.2, upper_lip, lower_lip, chin, chin + 0.2)
-  values = (0., -0.5 * gap_change, 0.5 * gap_change + drop_change, drop_change, 0.)
+  driving = sdf.lip_and_chin_heights(mouth_y, driving_opening)
+  source = sdf.lip_and_chin_heights(mouth_y, source_opening)
+  knots = (mouth_y - 0.2, *driving, driving[-1] + 0.2)
+  values = (0., *(d - s for d, s in zip(driving, source)), 0.)
   dy = np.interp(head_points[..., 1], knots, values)
   # Full across the mouth and jaw's front, none on the cheeks' sides and the back of the head.
   across = np.clip((0.45 + 0.3 * width - np.abs(head_points[..., 0])) / 0.3, 0., 1.)

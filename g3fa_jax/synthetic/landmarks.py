@@ -39,17 +39,18 @@ def head_frame(identity: Any, mouth_open: float, brow_raise: float) -> np.ndarra
   eye_z = float(sdf.eye_centre(identity)[2])
   nose_x, nose_y, nose_z = np.asarray(sdf.nose_tip(identity), np.float64)
   width, mouth_y, lip = mouth
-  gap, drop = sdf.mouth_opening(mouth_open)
+  _, drop = sdf.mouth_opening(mouth_open)
+  upper_lip_y, lower_lip_y, chin_y = sdf.lip_and_chin_heights(mouth_y, mouth_open)
   brow_y = ey - 0.25 - 0.07 * brow_raise
   cheek_z = -0.62 - 0.3 * (0.8 + 0.4 * cheeks)
   points = [
       (ex, ey, eye_z - eye_radius), (-ex, ey, eye_z - eye_radius),
       (nose_x, nose_y, nose_z - 0.11 * nose[1]),  # the nose's surface in front of its tip
       (0., ey + 0.02 + nose[2], -0.9 - 0.06 * nose[1]),
-      (0., mouth_y - 0.045 - 0.5 * gap - lip, -1.03),
-      (0., mouth_y + 0.05 + 0.5 * gap + drop + 1.1 * lip, -1.02),
+      (0., upper_lip_y - lip, -1.03),
+      (0., lower_lip_y + 1.1 * lip, -1.02),
       (0.25 * width, mouth_y, -0.93), (-0.25 * width, mouth_y, -0.93),
-      (0., 0.95 + drop, -0.62 - 0.28 * chin),
+      (0., chin_y, -0.62 - 0.28 * chin),
       (ex + 0.02, brow_y, -1.03), (-(ex + 0.02), brow_y, -1.03),
       (0.42, 0.2, cheek_z), (-0.42, 0.2, cheek_z),
       (0., -0.42, -1.03),

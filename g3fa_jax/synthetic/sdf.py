@@ -93,6 +93,14 @@ def mouth_opening(mouth_open: Any) -> tuple[Any, Any]:
   return 0.16 * mouth_open, 0.1 * mouth_open
 
 
+def lip_and_chin_heights(mouth_y: Any, mouth_open: Any) -> tuple[Any, Any, Any]:
+  """y (head units, down) of the upper lip's, the lower lip's and the chin's centres for the
+  identity's mouth height `mouth_y` and an opening in [0, 1]: the lips part by the gap and the
+  lower lip and chin drop with the jaw (`mouth_opening`)."""
+  gap, drop = mouth_opening(mouth_open)
+  return mouth_y - 0.045 - 0.5 * gap, mouth_y + 0.05 + 0.5 * gap + drop, 0.95 + drop
+
+
 def mouth_geometry(identity: Any, mouth_open: jax.Array) -> tuple[jax.Array, jax.Array]:
   """Centre [3] and half-axes [3] of the mouth cavity for an opening in [0, 1]."""
   width, y = identity.mouth[0], identity.mouth[1]
@@ -110,11 +118,12 @@ def head_parts(p: jax.Array, identity: Any, mouth_open: jax.Array, blink: jax.Ar
   """
   ident = identity
   ps = mirror_x(p)
-  gap, drop = mouth_opening(mouth_open)  # the jaw opens with the mouth
+  _, drop = mouth_opening(mouth_open)  # the jaw opens with the mouth
   cran_c = _vec(0., -0.3, 0.12)
   blob = smin(ellipsoid(p, cran_c, ident.cranium),
               ellipsoid(p, _vec(0., 0.3 + 0.6 * drop, -0.28), ident.jaw), 0.4)
-  blob = smin(blob, ellipsoid(p, _vec(0., 0.95 + drop, -0.62),
+  upper_lip_y, lower_lip_y, chin_y = lip_and_chin_heights(ident.mouth[1], mouth_open)
+  blob = smin(blob, ellipsoid(p, _vec(0., chin_y, -0.62),
                               ident.chin * _vec(0.3, 0.2, 0.28)), 0.25)
   blob = smin(blob, ellipsoid(ps, _vec(0.42, 0.2, -0.62),
                               (0.8 + 0.4 * ident.cheeks) * _vec(0.3, 0.26, 0.3)), 0.2)
@@ -133,10 +142,10 @@ def head_parts(p: jax.Array, identity: Any, mouth_open: jax.Array, blink: jax.Ar
   blob = smin(blob, cone_capsule(p, _vec(0., 0.6, 0.25), _vec(0., 3.0, 0.35), ident.neck,
                                  ident.neck * 1.15), 0.25)
 
-  width, mouth_y, lip = ident.mouth[0], ident.mouth[1], ident.mouth[2]
+  width, lip = ident.mouth[0], ident.mouth[2]
   lips = jnp.minimum(
-      ellipsoid(p, _vec(0., mouth_y - 0.045 - 0.5 * gap, -0.93), _vec(0.25 * width, lip, 0.1)),
-      ellipsoid(p, _vec(0., mouth_y + 0.05 + 0.5 * gap + drop, -0.92),
+      ellipsoid(p, _vec(0., upper_lip_y, -0.93), _vec(0.25 * width, lip, 0.1)),
+      ellipsoid(p, _vec(0., lower_lip_y, -0.92),
                 _vec(0.23 * width, 1.1 * lip, 0.1)))
   cav_c, cav_r = mouth_geometry(ident, mouth_open)
   cavity = ellipsoid(p, cav_c, cav_r)
