@@ -14,6 +14,7 @@ from g3fa_jax import model_config
 from g3fa_jax.animate import video
 from g3fa_jax.demo import job
 from g3fa_jax.demo import true_motion
+from g3fa_jax.synthetic import dataset as synthetic_dataset
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -241,6 +242,40 @@ def test_animation_turn_benchmark_reads_the_turn_and_the_mouth(finished_job, tmp
       figures['mouth']['reconstruction'])
   assert set(figures['mouth']['animation']) >= {'opening_gain', 'opening_gain_of_driving',
                                                 'reader_error_on_driving'}
+
+
+def test_warp_correction_benchmark_starts_at_the_warp_and_learns_a_correction(finished_job,
+                                                                               tmp_path):
+  # benchmarks/warp_correction.py on the tiny job: its held-out pairs are the job's, its zero-
+  # initialised correction scores exactly the warped source at step 0, and training moves it.
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  config, workdir, _ = finished_job
+  overrides = ['--job_config.synthetic.videos=4', '--job_config.synthetic.frames=4',
+               '--job_config.demo.eval_clips=1', '--job_config.demo.eval_frames=2']
+  command = [sys.executable, str(ROOT / 'benchmarks' / 'warp_correction.py'),
+             f'--workdir={workdir}', '--steps=2', '--every=1', '--batch_size=2',
+             f'--json_out={tmp_path / "correction.json"}', *overrides]
+  run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+  assert run.returncode == 0, run.stderr[-3000:]
+  figures = json.loads((tmp_path / 'correction.json').read_text())
+  resolved = job.resolve_paths(config, workdir)
+  heldout = list(job.heldout_batches(resolved, 8))
+  assert figures['heldout_pairs'] == sum(len(d) for _, _, _, d in heldout) == 2
+  copy = np.mean([np.abs(s - d).mean() for _, _, s, d in heldout])
+  assert figures['source_copy_l1'] == pytest.approx(copy, rel=1e-5)
+  num_kp = config.model.common_params.num_kp
+  assert f'({6 + 1 + 2 * num_kp} channels)' in run.stdout
+  # Every later frame of each training clip, from its first frame.
+  plans = synthetic_dataset.plan(job.settings_from_config(config))
+  train_clips = sum(p.split == 'train' for p in plans)
+  assert figures['training_pairs'] == train_clips * (config.synthetic.frames - 1)
+  start, *later = figures['history']
+  assert [h['step'] for h in figures['history']] == [0, 1, 2]
+  assert start['mean_abs_correction'] == 0
+  assert start['l1'] == pytest.approx(figures['warped_source_l1'], rel=1e-5)
+  assert later[-1]['mean_abs_correction'] > 0
+  assert 'the corrected warp:' in run.stdout
 
 
 def test_depth_loss_ignores_border_columns():
