@@ -12,7 +12,8 @@ that step 0 scores exactly the warp), from what the generator knows of a pair: t
 warped source, the occlusion map and the keypoints as Gaussian heatmaps (the driving frame's, and
 the driving minus the source's; `--inputs=images`: the two frames only). It trains with an L1 on
 every pair of the job's training clips (each later frame driven from its clip's first frame, as
-the held-out pairs are) and reports, every --every steps, the held-out reconstruction L1 of the
+the held-out pairs are; --train_clips and --train_frames take fewer people, or fewer frames of
+each) and reports, every --every steps, the held-out reconstruction L1 of the
 corrected warp against copying the source and the warp alone (the same held-out pairs as the
 job's `eval.json`). The job's config overrides (frame size, data) must be given again here as
 --job_config.* flags.
@@ -38,6 +39,10 @@ _EVERY = flags.DEFINE_integer('every', 250, 'Score the held-out pairs every this
 _INPUTS = flags.DEFINE_enum('inputs', 'motion', ['motion', 'images'],
                             'motion: source, warped source, occlusion map and keypoint heatmaps; '
                             'images: the source and warped source only.')
+_TRAIN_CLIPS = flags.DEFINE_integer('train_clips', 0, 'Train on the first this many training '
+                                    'clips (one person each; 0: all).')
+_TRAIN_FRAMES = flags.DEFINE_integer('train_frames', 0, 'Driving frames per training clip, evenly '
+                                     'spaced (0: every frame after the first).')
 _SEED = flags.DEFINE_integer('seed', 0, 'Initialisation and batch order.')
 _JSON_OUT = flags.DEFINE_string('json_out', None, 'Write the figures to this JSON file.')
 
@@ -67,13 +72,13 @@ def generator_inputs(animator, source, driving, with_motion: bool):
   return np.concatenate(parts, axis=-1), warped
 
 
-def gather_pairs(config, animator, split: str, with_motion: bool):
-  """(inputs, warped source, driving) of every pair of `split` (`job.heldout_batches`: each
-  driving frame with its clip's first frame as the source)."""
+def gather_pairs(config, animator, split: str, with_motion: bool, max_clips: int = 0):
+  """(inputs, warped source, driving) of the pairs of `split` (`job.heldout_batches`: each
+  driving frame, `config.demo.eval_frames` of them per clip or all, with its clip's first frame
+  as the source), from the first `max_clips` clips (0: `config.demo.eval_clips`, or all)."""
   import numpy as np  # pylint: disable=g-import-not-at-top
   from g3fa_jax.demo import job  # pylint: disable=g-import-not-at-top
   inputs, warped, driving = [], [], []
-  max_clips = 10 ** 9 if split == 'train' else 0
   for _, _, source, frames in job.heldout_batches(config, 8, split=split, max_clips=max_clips):
     x, w = generator_inputs(animator, source, frames, with_motion)
     inputs.append(x)
@@ -166,8 +171,9 @@ def main(argv) -> None:
   start = time.time()
   heldout = gather_pairs(config, animator, 'test', with_motion)
   train_config = config.copy_and_resolve_references()
-  train_config.demo.eval_frames = 0  # every frame of every training clip
-  train = gather_pairs(train_config, animator, 'train', with_motion)
+  train_config.demo.eval_frames = _TRAIN_FRAMES.value
+  train = gather_pairs(train_config, animator, 'train', with_motion,
+                       max_clips=_TRAIN_CLIPS.value or 10 ** 9)
   copy = float(np.abs(heldout[0][..., :3] - heldout[2]).mean())
   warp = float(np.abs(heldout[1] - heldout[2]).mean())
   print(f'{workdir}: {len(train[0])} training pairs, {len(heldout[0])} held-out '
@@ -182,6 +188,7 @@ def main(argv) -> None:
         f"step {best['step']}; the warp alone {warp / copy:.3f}x")
   if _JSON_OUT.value:
     figures = {'workdir': str(workdir), 'inputs': _INPUTS.value, 'training_pairs': len(train[0]),
+               'training_clips': _TRAIN_CLIPS.value, 'training_frames': _TRAIN_FRAMES.value,
                'heldout_pairs': len(heldout[0]), 'source_copy_l1': copy, 'warped_source_l1': warp,
                'history': history}
     pathlib.Path(_JSON_OUT.value).write_text(json.dumps(figures, indent=1))
