@@ -16,7 +16,8 @@ the held-out pairs are; --train_clips and --train_frames take fewer people, or f
 each) and reports, every --every steps, the held-out reconstruction L1 of the
 corrected warp against copying the source and the warp alone (the same held-out pairs as the
 job's `eval.json`). The job's config overrides (frame size, data) must be given again here as
---job_config.* flags.
+--job_config.* flags. Every pair's inputs are held in memory: 5.5 GB for the job's 3348 training
+pairs with the motion's 37 channels.
 """
 
 from __future__ import annotations
