@@ -47,16 +47,13 @@ _TRAIN_FRAMES = flags.DEFINE_integer('train_frames', 0, 'Driving frames per trai
 _SEED = flags.DEFINE_integer('seed', 0, 'Initialisation and batch order.')
 _JSON_OUT = flags.DEFINE_string('json_out', None, 'Write the figures to this JSON file.')
 
-# The heatmaps' variance, in the [-1, 1] frame: FOMM's dense motion network's.
-HEATMAP_VARIANCE = 0.01
-
-
 def generator_inputs(animator, source, driving, with_motion: bool):
   """What the generator knows of each pair, stacked on channels at the frame's size:
   (B, H, W, 6) the source and warped source, then with_motion: + 1 occlusion map + K driving
   keypoint heatmaps + K driving-minus-source heatmaps. Also the warped source (B, H, W, 3)."""
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.models import dense_motion  # pylint: disable=g-import-not-at-top
   from g3fa_jax.ops import grid  # pylint: disable=g-import-not-at-top
   out = animator.reconstruct(source, driving)
   warped = np.asarray(out['deformed'], np.float32)
@@ -66,10 +63,14 @@ def generator_inputs(animator, source, driving, with_motion: bool):
     occlusion = out['occlusion_map']
     parts.append(np.asarray(jax.image.resize(occlusion, occlusion.shape[:1] + size + (1,),
                                              'bilinear')))
-    heat_driving, heat_source = (
-        np.moveaxis(np.asarray(grid.kp2gaussian(kp['value'], size, HEATMAP_VARIANCE)), 1, -1)
-        for kp in (out['kp_driving'], out['kp_source']))
-    parts += [heat_driving, heat_driving - heat_source]
+    # The dense motion network's own heatmaps, at its own variance.
+    variance = animator.config.model.generator_params.dense_motion_params.get(
+        'kp_variance', dense_motion.DenseMotionNetwork.kp_variance)
+    parts.append(np.moveaxis(np.asarray(
+        grid.kp2gaussian(out['kp_driving']['value'], size, variance)), 1, -1))
+    difference = dense_motion.heatmap_representation(size, out['kp_driving'], out['kp_source'],
+                                                     variance)[:, 1:, ..., 0]
+    parts.append(np.moveaxis(np.asarray(difference), 1, -1))
   return np.concatenate(parts, axis=-1), warped
 
 

@@ -75,10 +75,11 @@ def jaw_drop(head_points: np.ndarray, mouth_shape: np.ndarray, driving_opening: 
   """(..., 3) head-frame displacement (head units, y down) of each DRIVING head-frame point since
   the source frame, from the mouth's opening alone: the upper lip rises by half the lips' gap,
   the lower lip drops by the other half and the jaw's drop, the chin by the jaw's drop
-  (`sdf.lip_and_chin_heights`, where `sdf.head_parts` puts them), interpolated linearly in y between them (the parted
-  lips' cavity included) and fading to zero above the upper lip, below the chin and away from
-  the face's middle. An approximation of the signed distance field's non-rigid motion, exact at
-  the lips' and chin's centre lines; zero where the opening does not change."""
+  (`sdf.lip_and_chin_heights`, where `sdf.head_parts` puts them), interpolated linearly in y
+  between them (the parted lips' cavity included) and fading to zero above the upper lip, below
+  the chin and away from the face's middle. An approximation of the signed distance field's
+  non-rigid motion, exact at the lips' and chin's centre lines; zero where the opening does not
+  change."""
   width, mouth_y, _ = (float(v) for v in mouth_shape)
   # Knots in y (the driving geometry) and the vertical displacement at each.
   driving = sdf.lip_and_chin_heights(mouth_y, driving_opening)
