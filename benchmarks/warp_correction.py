@@ -53,6 +53,7 @@ def generator_inputs(animator, source, driving, with_motion: bool):
   keypoint heatmaps + K driving-minus-source heatmaps. Also the warped source (B, H, W, 3)."""
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
+  from g3fa_jax.demo import motion_warmup  # pylint: disable=g-import-not-at-top
   from g3fa_jax.models import dense_motion  # pylint: disable=g-import-not-at-top
   from g3fa_jax.ops import grid  # pylint: disable=g-import-not-at-top
   out = animator.reconstruct(source, driving)
@@ -63,9 +64,8 @@ def generator_inputs(animator, source, driving, with_motion: bool):
     occlusion = out['occlusion_map']
     parts.append(np.asarray(jax.image.resize(occlusion, occlusion.shape[:1] + size + (1,),
                                              'bilinear')))
-    # The dense motion network's own heatmaps, at its own variance.
-    variance = animator.config.model.generator_params.dense_motion_params.get(
-        'kp_variance', dense_motion.DenseMotionNetwork.kp_variance)
+    # The dense motion network's own heatmaps, at the variance the job's network is built with.
+    variance = motion_warmup.build_dense_motion(animator.config).kp_variance
     parts.append(np.moveaxis(np.asarray(
         grid.kp2gaussian(out['kp_driving']['value'], size, variance)), 1, -1))
     difference = dense_motion.heatmap_representation(size, out['kp_driving'], out['kp_source'],
